@@ -1,0 +1,111 @@
+"""The whole loop on one machine: release -> demo submissions -> autograde -> feedback -> gradebook.
+
+Demo students show what graders must handle: a perfect submission, typical mistakes, the
+untouched stub, code that raises, and a file that cannot be graded at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from .autograde import autograde
+from .course import Course
+from .gradebook import export_csv, format_table, submission_rows
+from .release import GradingError, generate_release
+from .variants import is_solution, read, reference_submission, with_answer
+from .verify import load_wrong_answers
+
+DEMO_STUDENTS = {
+    "alice": "the reference solution",
+    "bob": "typical mistakes (the first wrong answer of each notebook)",
+    "carol": "the released stub, untouched",
+    "dave": "code that raises in the first answer of each notebook",
+    "erin": "a corrupt notebook file (cannot be graded: must not look like a zero)",
+}
+
+
+def demo_submission(course: Course, student: str, assignment: str, source: Path, release: Path) -> str | None:
+    """The text of ``student``'s version of one notebook (None: leave it as released)."""
+    source_nb, release_nb = read(source), read(release)
+    reference = reference_submission(source_nb, release_nb)
+    if student == "alice":
+        nb = reference
+    elif student == "bob":
+        wrong = load_wrong_answers(course.root, assignment, source.name)
+        nb = with_answer(reference, wrong[0].cell, wrong[0].code) if wrong else reference
+    elif student == "carol":
+        nb = release_nb
+    elif student == "dave":
+        first = next(c for c in reference.cells if is_solution(c) and c.cell_type == "code")
+        first.source = 'raise RuntimeError("dave\'s code crashed here")\n' + first.source
+        nb = reference
+    elif student == "erin":
+        return '{"cells": [ this is not JSON'
+    else:
+        raise ValueError(f"unknown demo student {student!r}")
+    return nbformat.writes(nb)
+
+
+def write_demo_submissions(course: Course, assignments: list[str]) -> None:
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+    for assignment in assignments:
+        for student in DEMO_STUDENTS:
+            folder = course.submission_dir(student, assignment)
+            if folder.exists():
+                shutil.rmtree(folder)
+            folder.mkdir(parents=True)
+            for source in course.notebooks(assignment):
+                release = course.folder("release") / assignment / source.name
+                (folder / source.name).write_text(demo_submission(course, student, assignment, source, release))
+            (folder / "timestamp.txt").write_text(stamp)
+
+
+@dataclass
+class DemoResult:
+    table: str
+    csv: Path
+    feedback: Path
+    failed: int
+    seconds: dict = field(default_factory=dict)  # phase -> wall time
+
+
+def run_demo(course: Course, assignments: list[str] | None = None, workers: int | None = None,
+             progress: bool = True, say=print) -> DemoResult:
+    names = assignments or course.assignments()
+    seconds: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(phase: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[phase] = now - clock
+        clock = now
+
+    say(f"1/5 release: generating release/ for {len(names)} assignments with nbgrader")
+    generate_release(course, names)
+    lap("release")
+    say(f"2/5 submissions: {', '.join(f'{s} ({d})' for s, d in DEMO_STUDENTS.items())}")
+    write_demo_submissions(course, names)
+    lap("submissions")
+    say("3/5 autograde")
+    failed = 0
+    for name in names:
+        failed += sum(not o.graded for o in autograde(course, name, workers=workers, progress=progress))
+    lap("autograde")
+    say("4/5 feedback")
+    for name in names:
+        result = course.api.generate_feedback(name, force=True)
+        if not result["success"]:
+            raise GradingError(f"nbgrader generate_feedback {name} failed:\n{result.get('log', '')}\n{result.get('error', '')}")
+    lap("feedback")
+    say("5/5 gradebook")
+    csv_path = export_csv(course, course.root / "reports" / "grades.csv", names)
+    table = format_table(submission_rows(course, names))
+    lap("gradebook")
+    return DemoResult(table, csv_path, course.folder("feedback"), failed, seconds)

@@ -1,0 +1,141 @@
+"""Reading grades back: per cell (with the checks' messages), per submission, as CSV."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Optional
+
+import nbformat
+
+from .course import Course
+from .status import load as load_status
+from .variants import grade_id
+
+
+@dataclass
+class CellScore:
+    notebook: str
+    grade_id: str
+    score: Optional[float]  # None: waits for a TA
+    max_score: float
+    manual: bool
+    output: str = ""
+
+
+@dataclass
+class SubmissionRow:
+    student: str
+    assignment: str
+    status: str  # graded | needs manual grading | failed | not submitted
+    score: Optional[float]
+    max_score: float
+    message: str = ""
+
+
+def cell_scores(course: Course, assignment: str, student: str) -> list[CellScore]:
+    """Every graded cell of a graded submission, with what its checks printed."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    cells = []
+    with Gradebook(course.db_url) as gb:
+        try:
+            submission = gb.find_submission(assignment, student)
+        except MissingEntry:
+            return []
+        for nb in submission.notebooks:
+            outputs = _cell_outputs(course.folder("autograded") / student / assignment / f"{nb.name}.ipynb")
+            for grade in nb.grades:
+                manual = grade.cell.cell_type == "markdown"
+                score = None if grade.needs_manual_grade else grade.score
+                cells.append(CellScore(nb.name, grade.name, score, grade.max_score, manual,
+                                       outputs.get(grade.name, "")))
+    return cells
+
+
+def _cell_outputs(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    nb = nbformat.read(str(path), as_version=4)
+    texts = {}
+    for cell in nb.cells:
+        if cell.cell_type == "code" and grade_id(cell):
+            parts = []
+            for out in cell.get("outputs", []):
+                if out.output_type == "stream":
+                    parts.append(out.text)
+                elif out.output_type == "error":
+                    parts.append(f"{out.ename}: {out.evalue}")
+            texts[grade_id(cell)] = "".join(parts)
+    return texts
+
+
+def submission_rows(course: Course, assignments: list[str] | None = None) -> list[SubmissionRow]:
+    """One row per (student, assignment): graded score, or why there is none."""
+    from nbgrader.api import Gradebook
+
+    statuses = load_status(course.db_url)
+    rows = []
+    with Gradebook(course.db_url) as gb:
+        names = assignments or [a.name for a in gb.assignments]
+        students = sorted(s.id for s in gb.students)
+        for assignment in names:
+            max_score = gb.find_assignment(assignment).max_score
+            graded = {s.student.id: s for s in gb.assignment_submissions(assignment)}
+            for student in students:
+                status = statuses.get((assignment, student))
+                sub = graded.get(student)
+                if status is not None and not status.graded:
+                    rows.append(SubmissionRow(student, assignment, "failed", None, max_score, status.message))
+                elif sub is None:
+                    rows.append(SubmissionRow(student, assignment, "not submitted", None, max_score))
+                else:
+                    state = "needs manual grading" if sub.needs_manual_grade else "graded"
+                    rows.append(SubmissionRow(student, assignment, state, sub.score, max_score))
+    return rows
+
+
+def export_csv(course: Course, path: Path, assignments: list[str] | None = None) -> Path:
+    """The gradebook as CSV: an ungraded submission has an empty score and says why."""
+    rows = submission_rows(course, assignments)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(SubmissionRow.__dataclass_fields__))
+        writer.writeheader()
+        for row in rows:
+            data = asdict(row)
+            data["score"] = "" if row.score is None else f"{row.score:g}"
+            data["max_score"] = f"{row.max_score:g}"
+            writer.writerow(data)
+    return path
+
+
+def format_table(rows: list[SubmissionRow]) -> str:
+    """A plain-text score table: students down, assignments across."""
+    assignments = sorted({r.assignment for r in rows})
+    students = sorted({r.student for r in rows})
+    cell = {(r.student, r.assignment): r for r in rows}
+
+    def show(r: SubmissionRow | None) -> str:
+        if r is None or r.status == "not submitted":
+            return "—"
+        if r.status == "failed":
+            return "NOT GRADED"
+        text = f"{r.score:g}/{r.max_score:g}"
+        return text + (" +TA" if r.status == "needs manual grading" else "")
+
+    width = max([len("student")] + [len(s) for s in students]) + 2
+    cols = [max(len(a), 14) + 2 for a in assignments]
+    lines = ["student".ljust(width) + "".join(a.ljust(w) for a, w in zip(assignments, cols))]
+    for s in students:
+        lines.append(s.ljust(width) + "".join(show(cell.get((s, a))).ljust(w) for a, w in zip(assignments, cols)))
+    failed = [r for r in rows if r.status == "failed"]
+    if failed:
+        lines.append("")
+        lines.append("Not graded (no score recorded; fix the cause and run again):")
+        for r in failed:
+            lines.append(f"  {r.student} / {r.assignment}: {r.message.splitlines()[-1] if r.message else 'unknown'}")
+    if any(r.status == "needs manual grading" for r in rows):
+        lines.append("+TA: free-response answers wait for a TA in the formgrader; the score so far is shown.")
+    return "\n".join(lines)

@@ -1,0 +1,67 @@
+"""Whether each submission was graded, beside nbgrader's gradebook (same database).
+
+nbgrader records scores but not failures: a submission whose notebook could not be read or
+whose grading crashed leaves no score, and an export then shows it as 0.  This table keeps
+what happened so exports and reports can say "not graded: <why>" instead of a silent zero.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import Column, DateTime, Float, MetaData, String, Table, Text, create_engine, delete, select
+
+GRADED, FAILED = "graded", "failed"
+
+metadata = MetaData()
+grading_status = Table(
+    "graders_grading_status", metadata,
+    Column("assignment", String(128), primary_key=True),
+    Column("student", String(128), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("message", Text, default=""),
+    Column("seconds", Float, default=0.0),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class GradingStatus:
+    assignment: str
+    student: str
+    status: str
+    message: str = ""
+    seconds: float = 0.0
+
+    @property
+    def graded(self) -> bool:
+        return self.status == GRADED
+
+
+def _engine(db_url: str):
+    engine = create_engine(db_url)
+    metadata.create_all(engine)
+    return engine
+
+
+def record(db_url: str, outcome: GradingStatus) -> None:
+    engine = _engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(delete(grading_status).where(
+            (grading_status.c.assignment == outcome.assignment) & (grading_status.c.student == outcome.student)))
+        conn.execute(grading_status.insert().values(
+            assignment=outcome.assignment, student=outcome.student, status=outcome.status,
+            message=outcome.message[:4000], seconds=outcome.seconds,
+            updated_at=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)))
+    engine.dispose()
+
+
+def load(db_url: str) -> dict[tuple[str, str], GradingStatus]:
+    """(assignment, student) -> status."""
+    engine = _engine(db_url)
+    with engine.connect() as conn:
+        rows = conn.execute(select(grading_status)).all()
+    engine.dispose()
+    return {(r.assignment, r.student): GradingStatus(r.assignment, r.student, r.status, r.message or "", r.seconds or 0.0)
+            for r in rows}

@@ -1,0 +1,103 @@
+"""Every notebook of the course, through the real nbgrader pipeline.
+
+* the reference solution earns every automatic point;
+* the released stub earns 0 (and the batch completes);
+* each typical wrong answer (tests/wrong_answers/) loses exactly the points it names, with a
+  message that says expected vs got;
+* every autograded cell has at least one such wrong answer;
+* hidden tests never reach students: not in release/, not in any check's output.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from graders.grading.variants import autograder_points, grade_id, is_autograder_tests, read
+from graders.grading.verify import REFERENCE, STUB, load_wrong_answers
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((REPO / "source").glob("*/*.ipynb"))
+NB_IDS = [f"{p.parent.name}/{p.name}" for p in NOTEBOOKS]
+WRONG = [(p, w) for p in NOTEBOOKS for w in load_wrong_answers(REPO, p.parent.name, p.name)]
+WRONG_IDS = [f"{p.parent.name}/{p.stem}/{w.name}" for p, w in WRONG]
+
+
+def variant(verified, notebook: Path, name: str):
+    return verified(notebook.parent.name)[f"{notebook.stem}--{name}"]
+
+
+def test_course_has_enough_notebooks():
+    classes = {p.parent.name[:7] for p in NOTEBOOKS}
+    assert {"class00", "class01"} <= classes, f"expected notebooks for class00 and class01, got {sorted(classes)}"
+    early = [p for p in NOTEBOOKS if p.parent.name.startswith(("class00", "class01"))]
+    assert len(early) >= 5, f"expected at least 5 graded notebooks in classes 0-1, got {len(early)}"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=NB_IDS)
+def test_reference_earns_full_marks(verified, notebook):
+    v = variant(verified, notebook, REFERENCE)
+    assert not v.problems(), "\n".join(v.problems())
+    assert sum(v.expected.values()) > 0
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=NB_IDS)
+def test_released_stub_scores_zero(verified, notebook):
+    v = variant(verified, notebook, STUB)
+    assert not v.problems(), "\n".join(v.problems())
+    assert all(points == 0 for points in v.expected.values())
+
+
+@pytest.mark.parametrize("notebook,wrong", WRONG, ids=WRONG_IDS)
+def test_wrong_answer_loses_exactly_its_points(verified, notebook, wrong):
+    v = variant(verified, notebook, wrong.name)
+    assert not v.problems(), "\n".join(v.problems())
+    assert sum(wrong.loses.values()) > 0, "a wrong answer must cost something"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=NB_IDS)
+def test_every_graded_cell_has_a_wrong_answer(notebook):
+    covered = {cell for w in load_wrong_answers(REPO, notebook.parent.name, notebook.name) for cell in w.loses}
+    missing = sorted(set(autograder_points(read(notebook))) - covered)
+    assert not missing, f"test cells without a typical wrong answer in tests/wrong_answers: {missing}"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=NB_IDS)
+def test_run_tests_points_match_cell_points(notebook):
+    for cell in read(notebook).cells:
+        if is_autograder_tests(cell):
+            m = re.search(r"run_tests\(points=([0-9.]+)\)\s*$", cell.source)
+            assert m, f"{grade_id(cell)}: a tests cell must end with run_tests(points=N)"
+            assert float(m.group(1)) == float(cell.metadata.nbgrader.points), (
+                f"{grade_id(cell)}: expected run_tests(points={cell.metadata.nbgrader.points:g}), got points={m.group(1)}")
+
+
+def _hidden_lines(notebook: Path) -> list[str]:
+    lines = []
+    for cell in read(notebook).cells:
+        for block in re.findall(r"### BEGIN HIDDEN TESTS(.*?)### END HIDDEN TESTS", cell.source, re.S):
+            lines += [line.strip() for line in block.splitlines()
+                      if len(line.strip()) > 12 and not line.strip().startswith(("def test_", "@", "#"))]
+    return lines
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=NB_IDS)
+def test_hidden_tests_not_released(notebook):
+    released = (REPO / "release" / notebook.parent.name / notebook.name).read_text()
+    assert "BEGIN HIDDEN TESTS" not in released
+    leaked = [line for line in _hidden_lines(notebook) if line in released]
+    assert not leaked, f"hidden test lines in the student version: {leaked[:3]}"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=NB_IDS)
+def test_check_output_never_shows_hidden_source(verified, notebook):
+    hidden = _hidden_lines(notebook)
+    assert hidden, "every notebook should have hidden tests"
+    for name, v in verified(notebook.parent.name).items():
+        if not name.startswith(notebook.stem + "--"):
+            continue
+        for cell in v.cells:
+            leaked = [line for line in hidden if line in cell.output]
+            assert not leaked, f"{name}/{cell.grade_id} output shows hidden test source: {leaked[:2]}"
