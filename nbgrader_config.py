@@ -25,9 +25,26 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
-# Every cell of the course's reference solutions runs in seconds; training cells stay
-# well under this.  A cell past it is interrupted and scores 0 on its own.
-c.Execute.timeout = 120
+# Grading runs student code through our Execute step instead of nbgrader's: the kernel in a
+# sandbox, a time budget per cell and per notebook, recovery from a dead or hung kernel
+# (graders/grading/execute.py).  The rest of nbgrader's pipeline is unchanged.
+from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
+from nbgrader.preprocessors import (  # noqa: E402
+    AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput, SaveAutoGrades,
+)
+
+from graders.grading.execute import SandboxedExecute  # noqa: E402
+
+c.Autograde.autograde_preprocessors = [
+    SandboxedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
+    AssignLatePenalties, CheckCellMetadata,
+]
+# auto: the local sandbox (bubblewrap, limits, no network) where the host can run it.
+c.SandboxedExecute.sandbox = os.environ.get("GRADERS_SANDBOX", "auto")
+c.SandboxedExecute.course_root = here
+c.SandboxedExecute.check_timeout = 120     # a tests cell
+c.SandboxedExecute.cell_timeout = 300      # student code and training cells
+c.SandboxedExecute.submission_timeout = 1200
 # Cell outputs in autograded notebooks and feedback are capped (runaway prints).
 c.LimitOutput.max_lines = 1000
 c.LimitOutput.max_traceback = 100

@@ -86,8 +86,8 @@ def expect_gradcheck(name: str, function: Callable, *inputs: Any, eps: float = 1
         ok = torch.autograd.gradcheck(function, tuple(prepared), eps=eps, atol=atol, rtol=rtol,
                                       raise_exception=True)
     except Exception as exc:  # gradcheck explains the mismatch (numerical vs analytical Jacobian)
-        first = str(exc).strip().splitlines()
-        detail = " ".join(line.strip() for line in first[:6])
+        lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+        detail = lines[0] if lines else type(exc).__name__  # the Jacobians themselves are long
         raise AssertionError(f"{name}: expected backward to match finite differences (gradcheck), got: {detail}") from None
     if not ok:
         raise AssertionError(f"{name}: expected backward to match finite differences, gradcheck failed")

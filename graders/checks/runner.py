@@ -301,16 +301,24 @@ def run_tests(points: float, namespace: Optional[dict] = None) -> float:
     """Run the checks defined in the calling cell and return the earned points.
 
     ``points`` must equal the cell's nbgrader points (a repository test checks that).
+    Never raises: an exception here would print a traceback quoting the hidden tests.
     """
-    caller = sys._getframe(1)
-    namespace = caller.f_globals if namespace is None else namespace
-    tests = _tests_of_cell(namespace, caller.f_code.co_filename)
-    if not tests:
-        print("No checks found in this cell (test functions must be named test_*).")
+    try:
+        caller = sys._getframe(1)
+        namespace = caller.f_globals if namespace is None else namespace
+        tests = _tests_of_cell(namespace, caller.f_code.co_filename)
+        if not tests:
+            print("No checks found in this cell (test functions must be named test_*).")
+            return 0.0
+        results = collect_and_run(tests)
+        total_weight = sum(r.weight for r in results) or 1.0
+        earned = sum(r.weight * r.credit for r in results) / total_weight
+        score = round(points * earned, 4)
+        print(format_report(results, points, score))
+        return float(score)
+    except KeyboardInterrupt:
+        print(f"✘ the checks were interrupted (time budget exceeded)\nScore: 0 / {points:g}")
         return 0.0
-    results = collect_and_run(tests)
-    total_weight = sum(r.weight for r in results) or 1.0
-    earned = sum(r.weight * r.credit for r in results) / total_weight
-    score = round(points * earned, 4)
-    print(format_report(results, points, score))
-    return float(score)
+    except BaseException as exc:  # noqa: BLE001 - a grader problem must not leak source
+        print(f"✘ the checks could not run: {type(exc).__name__}: {exc}\nScore: 0 / {points:g}")
+        return 0.0

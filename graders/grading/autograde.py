@@ -16,7 +16,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from .course import Course
-from .status import FAILED, GRADED, GradingStatus, load, record
+from .inspect import inspect_submission
+from .status import FAILED, FLAGGED, GRADED, GradingStatus, load, record
 
 SECRET_FILE = ".graders_secret"
 
@@ -43,11 +44,12 @@ _worker_course: Course | None = None
 
 
 def _init_worker(log_path: str) -> None:
-    """Send a worker's stderr (nbgrader's log, kernels' warnings) to a log file, not the console."""
+    """Send a worker's output (nbgrader's log, kernels' warnings) to a log file, not the console."""
     import warnings
 
     Path(log_path).parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)  # kernels inherit both: their banners and warnings go to the log too
     os.dup2(fd, 2)
     os.close(fd)
     warnings.simplefilter("ignore")  # SQLAlchemy's autoflush warnings from nbgrader's gradebook
@@ -57,16 +59,44 @@ def _grade_one(root: str, assignment: str, student: str) -> GradingStatus:
     global _worker_course
     if _worker_course is None or str(_worker_course.root) != root:
         _worker_course = Course(Path(root))
+    course = _worker_course
     start = time.perf_counter()
+    notes: list[str] = []
+    flagged = False
     try:
-        result = _worker_course.api.autograde(assignment, student, force=True, create=True)
+        seen = inspect_submission(course.submission_dir(student, assignment),
+                                  course.folder("release") / assignment)
+        notes += seen.notes + seen.suspicious
+        flagged = bool(seen.suspicious)
+        result = course.api.autograde(assignment, student, force=True, create=True)
         ok, why = result["success"], _failure_reason(result.get("log", ""), result.get("error", ""))
         if ok:
-            ok, why = _all_notebooks_graded(_worker_course, assignment, student)
+            ok, why = _all_notebooks_graded(course, assignment, student)
+        if ok:
+            incidents = _incidents(course, assignment, student)
+            notes += incidents
+            flagged = flagged or any("tampering" in i for i in incidents)
     except Exception as exc:  # a grader bug must not take the batch down
         ok, why = False, f"{type(exc).__name__}: {exc}"
     seconds = time.perf_counter() - start
-    return GradingStatus(assignment, student, GRADED if ok else FAILED, "" if ok else _short(why), seconds)
+    if not ok:
+        return GradingStatus(assignment, student, FAILED, "; ".join(notes + [why]), seconds)
+    return GradingStatus(assignment, student, FLAGGED if flagged else GRADED, "; ".join(notes), seconds)
+
+
+def _incidents(course: Course, assignment: str, student: str) -> list[str]:
+    """What SandboxedExecute recorded in each graded notebook (timeouts, crashes, tampering)."""
+    import nbformat
+
+    out = []
+    for path in sorted((course.folder("autograded") / student / assignment).glob("*.ipynb")):
+        meta = nbformat.read(str(path), as_version=4).metadata.get("graders", {})
+        for incident in meta.get("incidents", []):
+            detail = incident["kind"]
+            if incident.get("changed"):
+                detail += " (" + ", ".join(incident["changed"][:4]) + ")"
+            out.append(f"{path.stem}/{incident['cell']}: {detail}")
+    return out
 
 
 def _all_notebooks_graded(course: Course, assignment: str, student: str) -> tuple[bool, str]:
@@ -91,6 +121,8 @@ def _failure_reason(log: str, error: str) -> str:
     """The root cause from nbgrader's log and traceback, plus what to do about it."""
     causes = [m for m in (_EXCEPTION_LINE.match(line) for line in (log + "\n" + error).splitlines())
               if m and not m.group(1).endswith("NbGraderException")]
+    if "No notebooks were matched" in log + error:
+        return "nothing to grade: the submission holds none of the assignment's notebooks"
     if not causes:
         return _short(error or log) or "nbgrader reported a failure without a reason"
     name, text = causes[-1].group(1), causes[-1].group(2)
@@ -115,6 +147,10 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
         done = load(course.db_url)
         students = [s for s in students if not (done.get((assignment, s)) and done[(assignment, s)].graded)]
     workers = max(1, min(workers or os.cpu_count() or 1, len(students) or 1))
+    # one BLAS/OpenMP thread pool per core, not per kernel: oversubscribed small matmuls stall
+    threads = str(max(1, (os.cpu_count() or 1) // workers))
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(var, threads)
     outcomes: list[GradingStatus] = []
     bar = _progress(len(students), f"grading {assignment}", progress)
     log_path = course.root / "reports" / "logs" / f"autograde-{assignment}.log"

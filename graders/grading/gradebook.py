@@ -28,7 +28,7 @@ class CellScore:
 class SubmissionRow:
     student: str
     assignment: str
-    status: str  # graded | needs manual grading | failed | not submitted
+    status: str  # graded | needs manual grading | flagged | failed | not submitted
     score: Optional[float]
     max_score: float
     message: str = ""
@@ -79,7 +79,8 @@ def submission_rows(course: Course, assignments: list[str] | None = None) -> lis
     rows = []
     with Gradebook(course.db_url) as gb:
         names = assignments or [a.name for a in gb.assignments]
-        students = sorted(s.id for s in gb.students)
+        # a submission that failed before nbgrader created its student is only in our table
+        students = sorted({s.id for s in gb.students} | {student for (_, student) in statuses})
         for assignment in names:
             max_score = gb.find_assignment(assignment).max_score
             graded = {s.student.id: s for s in gb.assignment_submissions(assignment)}
@@ -92,7 +93,10 @@ def submission_rows(course: Course, assignments: list[str] | None = None) -> lis
                     rows.append(SubmissionRow(student, assignment, "not submitted", None, max_score))
                 else:
                     state = "needs manual grading" if sub.needs_manual_grade else "graded"
-                    rows.append(SubmissionRow(student, assignment, state, sub.score, max_score))
+                    message = status.message if status is not None else ""
+                    if status is not None and status.status == "flagged":
+                        state = "flagged"
+                    rows.append(SubmissionRow(student, assignment, state, sub.score, max_score, message))
     return rows
 
 
@@ -123,7 +127,7 @@ def format_table(rows: list[SubmissionRow]) -> str:
         if r.status == "failed":
             return "NOT GRADED"
         text = f"{r.score:g}/{r.max_score:g}"
-        return text + (" +TA" if r.status == "needs manual grading" else "")
+        return text + {"needs manual grading": " +TA", "flagged": " FLAGGED"}.get(r.status, "")
 
     width = max([len("student")] + [len(s) for s in students]) + 2
     cols = [max(len(a), 14) + 2 for a in assignments]
@@ -136,6 +140,12 @@ def format_table(rows: list[SubmissionRow]) -> str:
         lines.append("Not graded (no score recorded; fix the cause and run again):")
         for r in failed:
             lines.append(f"  {r.student} / {r.assignment}: {r.message.splitlines()[-1] if r.message else 'unknown'}")
+    flagged = [r for r in rows if r.status == "flagged"]
+    if flagged:
+        lines.append("")
+        lines.append("Flagged for a person to look at (graded; see the message):")
+        for r in flagged:
+            lines.append(f"  {r.student} / {r.assignment}: {r.message[:300]}")
     if any(r.status == "needs manual grading" for r in rows):
         lines.append("+TA: free-response answers wait for a TA in the formgrader; the score so far is shown.")
     return "\n".join(lines)

@@ -50,7 +50,7 @@ class Variant:
 
     def problems(self) -> list[str]:
         if self.status != "graded":
-            return [f"{self.student}: not graded: {self.message}"]
+            return [f"{self.student}: {self.status or 'not graded'}: {self.message}"]
         got = {c.grade_id: c for c in self.cells if c.notebook == Path(self.notebook).stem and not c.manual}
         out = []
         for gid, want in self.expected.items():
