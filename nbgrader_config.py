@@ -26,25 +26,26 @@ c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedE
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
 # Grading runs student code through our Execute step instead of nbgrader's: the kernel in a
-# sandbox, a time budget per cell and per notebook, recovery from a dead or hung kernel
-# (graders/grading/execute.py).  The rest of nbgrader's pipeline is unchanged.
-from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
-from nbgrader.preprocessors import (  # noqa: E402
-    AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput, SaveAutoGrades,
-)
+# sandbox, a time budget per cell and per notebook, recovery from a dead or hung kernel,
+# tamper evidence (graders/grading/execute.py).  The rest of nbgrader's pipeline is unchanged.
+# GRADERS_PLAIN_NBGRADER=1 keeps nbgrader's own pipeline (the benchmark's baseline).
+if os.environ.get("GRADERS_PLAIN_NBGRADER") != "1":
+    from nbconvert.preprocessors import ClearMetadataPreprocessor
+    from nbgrader.preprocessors import (
+        AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput, SaveAutoGrades,
+    )
 
-from graders.grading.execute import SandboxedExecute  # noqa: E402
+    from graders.grading.execute import SandboxedExecute
 
-c.Autograde.autograde_preprocessors = [
-    SandboxedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
-    AssignLatePenalties, CheckCellMetadata,
-]
-# auto: the local sandbox (bubblewrap, limits, no network) where the host can run it.
-c.SandboxedExecute.sandbox = os.environ.get("GRADERS_SANDBOX", "auto")
-c.SandboxedExecute.course_root = here
-c.SandboxedExecute.check_timeout = 120     # a tests cell
-c.SandboxedExecute.cell_timeout = 300      # student code and training cells
-c.SandboxedExecute.submission_timeout = 1200
-# Cell outputs in autograded notebooks and feedback are capped (runaway prints).
-c.LimitOutput.max_lines = 1000
-c.LimitOutput.max_traceback = 100
+    c.Autograde.autograde_preprocessors = [
+        SandboxedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
+        AssignLatePenalties, CheckCellMetadata,
+    ]
+    # auto: the local sandbox (bubblewrap, limits, no network) where the host can run it.
+    c.SandboxedExecute.sandbox = os.environ.get("GRADERS_SANDBOX", "auto")
+    c.SandboxedExecute.course_root = here
+    c.SandboxedExecute.check_timeout = 120     # a tests cell
+    c.SandboxedExecute.cell_timeout = 300      # student code and training cells
+    c.SandboxedExecute.submission_timeout = 1200
+else:
+    c.Execute.timeout = 300

@@ -2,7 +2,7 @@
 
     graders demo                       the whole loop on the embedded default
     graders release [ASSIGNMENT ...]   release/ from source/ (nbgrader generate_assignment)
-    graders autograde ASSIGNMENT       grade submitted/ in parallel, with a progress bar
+    graders autograde ASSIGNMENT       grade submitted/ in parallel (resumes; --force regrades all)
     graders feedback ASSIGNMENT        nbgrader generate_feedback
     graders export [CSV]               the gradebook as CSV (ungraded work says why)
     graders verify [ASSIGNMENT ...]    reference = full marks, stub = 0, wrong answers lose exactly
@@ -120,7 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("autograde", help="grade the submissions of an assignment")
     p.add_argument("assignment")
     p.add_argument("students", nargs="*")
-    p.add_argument("--resume", dest="force", action="store_false", help="skip submissions already graded")
+    p.add_argument("--force", action="store_true",
+                   help="regrade everything (default: skip submissions graded since they were submitted)")
     workers(p)
     p.set_defaults(func=cmd_autograde)
 

@@ -71,3 +71,43 @@ def test_cli_verify_and_export(mini_course, capsys):
 def test_cli_reports_a_missing_course(tmp_path, capsys):
     assert main(["--course", str(tmp_path), "release"]) == 2
     assert "no course found" in capsys.readouterr().err
+
+
+def test_killed_batch_resumes_without_redoing_work(mini_course):
+    """Kill `graders autograde` mid-batch; re-running grades the rest and leaves the done ones."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import nbformat as nbf
+
+    from graders.grading.release import generate_release
+    from graders.grading.variants import read, reference_submission
+
+    generate_release(mini_course)
+    reference = reference_submission(read(mini_course.root / "source/smoke/smoke.ipynb"),
+                                     read(mini_course.folder("release") / "smoke/smoke.ipynb"))
+    students = [f"s{i}" for i in range(6)]
+    for s in students:
+        folder = mini_course.submission_dir(s, "smoke")
+        folder.mkdir(parents=True)
+        nbf.write(reference, str(folder / "smoke.ipynb"))
+    cmd = [sys.executable, "-m", "graders", "-q", "--course", str(mini_course.root), "autograde", "smoke", "-j", "1"]
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(load(mini_course.db_url)) < 2:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)  # the grader and its workers, mid-batch
+    proc.wait()
+    before = {k[1]: v for k, v in load(mini_course.db_url).items()}
+    assert 2 <= len(before) < len(students), f"expected a partial batch, got {sorted(before)}"
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    regraded = {line.split()[0] for line in rerun.stdout.splitlines() if line.strip()}
+    assert regraded == set(students) - set(before), f"expected only the rest regraded, got {sorted(regraded)}"
+    after = {k[1]: v for k, v in load(mini_course.db_url).items()}
+    assert all(after[s].updated_at == before[s].updated_at for s in before)
+    rows = {r.student: r for r in submission_rows(mini_course)}
+    assert all(rows[s].score == 5.0 for s in students), {s: rows[s].score for s in students}

@@ -137,37 +137,67 @@ def _short(text: str, limit: int = 1500) -> str:
 
 def autograde(course: Course, assignment: str, students: list[str] | None = None,
               workers: int | None = None, force: bool = True, progress: bool = True) -> list[GradingStatus]:
-    """Grade ``students`` (all who submitted) for ``assignment``; returns one status each.
+    """Grade ``students`` (all who submitted) for ``assignment``; returns one status each."""
+    todo = [(assignment, s) for s in (students if students is not None else submitted_students(course, assignment))]
+    return grade_submissions(course, todo, workers=workers, force=force, progress=progress,
+                             label=f"grading {assignment}")
 
-    Without ``force``, submissions already graded are skipped (resume after an interruption).
+
+def grade_all(course: Course, assignments: list[str], workers: int | None = None, force: bool = True,
+              progress: bool = True) -> list[GradingStatus]:
+    """Every submission of several assignments in one pool (no idle cores between assignments)."""
+    todo = [(a, s) for a in assignments for s in submitted_students(course, a)]
+    return grade_submissions(course, todo, workers=workers, force=force, progress=progress)
+
+
+def grade_submissions(course: Course, todo: list[tuple[str, str]], workers: int | None = None,
+                      force: bool = True, progress: bool = True, label: str = "grading") -> list[GradingStatus]:
+    """Grade (assignment, student) pairs with ``workers`` processes; one status each.
+
+    Without ``force``, a submission already graded since it was last submitted is skipped, so
+    re-running after an interruption finishes the rest without redoing what was done.
     """
     os.environ["GRADERS_SECRET"] = grading_secret(course)  # kernels inherit it
-    students = students if students is not None else submitted_students(course, assignment)
     if not force:
         done = load(course.db_url)
-        students = [s for s in students if not (done.get((assignment, s)) and done[(assignment, s)].graded)]
-    workers = max(1, min(workers or os.cpu_count() or 1, len(students) or 1))
+        todo = [(a, s) for a, s in todo if not _up_to_date(course, done.get((a, s)), a, s)]
+    workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
     # one BLAS/OpenMP thread pool per core, not per kernel: oversubscribed small matmuls stall
     threads = str(max(1, (os.cpu_count() or 1) // workers))
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ.setdefault(var, threads)
+    # longest first (by notebook bytes): the last task to finish is a short one
+    todo.sort(key=lambda pair: -_submission_bytes(course, *pair))
     outcomes: list[GradingStatus] = []
-    bar = _progress(len(students), f"grading {assignment}", progress)
-    log_path = course.root / "reports" / "logs" / f"autograde-{assignment}.log"
+    bar = _progress(len(todo), label, progress)
+    log_path = course.root / "reports" / "logs" / "autograde.log"
     # fork: workers inherit the imported nbgrader instead of paying Python start-up again
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
                              initargs=(str(log_path),)) as pool:
-        futures = [pool.submit(_grade_one, str(course.root), assignment, s) for s in students]
+        futures = [pool.submit(_grade_one, str(course.root), a, s) for a, s in todo]
         for future in as_completed(futures):
             outcomes.append(_finish(course, future.result(), bar))
     bar.close()
-    return sorted(outcomes, key=lambda o: o.student)
+    return sorted(outcomes, key=lambda o: (o.assignment, o.student))
+
+
+def _submission_bytes(course: Course, assignment: str, student: str) -> int:
+    return sum(p.stat().st_size for p in course.submission_dir(student, assignment).glob("*.ipynb"))
+
+
+def _up_to_date(course: Course, status: GradingStatus | None, assignment: str, student: str) -> bool:
+    """Graded after the submission's files last changed (a resubmission is graded again)."""
+    if status is None or not status.graded or status.updated_at is None:
+        return False
+    folder = course.submission_dir(student, assignment)
+    newest = max((p.stat().st_mtime for p in folder.rglob("*") if p.is_file()), default=0.0)
+    return status.updated_at.timestamp() >= newest
 
 
 def _finish(course: Course, outcome: GradingStatus, bar) -> GradingStatus:
     record(course.db_url, outcome)
-    bar.set_postfix_str(f"{outcome.student}: {outcome.status}")
+    bar.set_postfix_str(f"{outcome.assignment}/{outcome.student}: {outcome.status}")
     bar.update(1)
     return outcome
 

@@ -53,6 +53,7 @@ class BenchResult:
     ours_s: float
     limit_s: float
     workers: int
+    differences: dict  # cell scores where stock nbgrader and ours disagree
 
     def format(self) -> str:
         lines = ["Reference notebooks (fresh kernel each, wall time incl. kernel start):"]
@@ -69,12 +70,18 @@ class BenchResult:
         lines.append(f"  physical limit (Σ submission run times / {self.workers} cores)        {self.limit_s:6.1f} s")
         lines.append(f"  speed-up vs serial nbgrader: {self.serial_nbgrader_s / self.ours_s:.2f}x; "
                      f"ratio to the physical limit: {self.limit_s / self.ours_s:.2f}")
+        if self.differences:
+            lines.append(f"  cell scores that differ from stock nbgrader ({len(self.differences)}):")
+            for key, (theirs, ours) in sorted(self.differences.items())[:20]:
+                lines.append(f"    {'/'.join(key)}: nbgrader {theirs}, ours {ours}")
+        else:
+            lines.append("  every cell score equals stock nbgrader's")
         return "\n".join(lines)
 
 
 def run_benchmark(course: Course, assignments: list[str] | None = None, workers: int | None = None,
                   progress: bool = True, say=print) -> BenchResult:
-    from .autograde import autograde
+    from .autograde import grade_all
     from .demo import run_demo
 
     workers = workers or os.cpu_count() or 1
@@ -92,21 +99,38 @@ def run_benchmark(course: Course, assignments: list[str] | None = None, workers:
         say(f"  demo loop: {sum(loop.values()):.1f} s")
 
         start = time.perf_counter()
-        for name in names:  # what an instructor runs today: one nbgrader process, serial
+        for name in names:  # what an instructor runs today: stock nbgrader, one process, serial
             subprocess.run([sys.executable, "-m", "nbgrader", "autograde", name, "--force"],
-                           cwd=work.root, check=False, capture_output=True)
+                           cwd=work.root, check=False, capture_output=True,
+                           env={**os.environ, "GRADERS_PLAIN_NBGRADER": "1"})
         serial = time.perf_counter() - start
+        serial_scores = _scores(work, names)
         say(f"  serial nbgrader: {serial:.1f} s")
 
         start = time.perf_counter()
-        for name in names:
-            autograde(work, name, workers=workers, progress=progress)
+        grade_all(work, names, workers=workers, progress=progress)
         ours = time.perf_counter() - start
+        our_scores = _scores(work, names)
         say(f"  graders autograde: {ours:.1f} s")
+        differences = {k: (serial_scores.get(k), v) for k, v in our_scores.items() if serial_scores.get(k) != v}
 
         runs = 0.0
         # the graded notebooks hold what grading runs: the student's code and the hidden tests
         for path in sorted(work.folder("autograded").glob("*/*/*.ipynb")):
             runs += execute_notebook(path)
         limit = runs / workers
-    return BenchResult(notebooks, loop, serial, ours, limit, workers)
+    return BenchResult(notebooks, loop, serial, ours, limit, workers, differences)
+
+
+def _scores(course: Course, assignments: list[str]) -> dict:
+    """(student, assignment, notebook, cell) -> score, from the gradebook."""
+    from nbgrader.api import Gradebook
+
+    out = {}
+    with Gradebook(course.db_url) as gb:
+        for assignment in assignments:
+            for sub in gb.assignment_submissions(assignment):
+                for nb in sub.notebooks:
+                    for grade in nb.grades:
+                        out[(sub.student.id, assignment, nb.name, grade.name)] = grade.score
+    return out

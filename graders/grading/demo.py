@@ -14,7 +14,7 @@ from pathlib import Path
 
 import nbformat
 
-from .autograde import autograde
+from .autograde import grade_all
 from .course import Course
 from .gradebook import export_csv, format_table, submission_rows
 from .release import GradingError, generate_release
@@ -94,9 +94,7 @@ def run_demo(course: Course, assignments: list[str] | None = None, workers: int 
     write_demo_submissions(course, names)
     lap("submissions")
     say("3/5 autograde")
-    failed = 0
-    for name in names:
-        failed += sum(not o.graded for o in autograde(course, name, workers=workers, progress=progress))
+    failed = sum(not o.graded for o in grade_all(course, names, workers=workers, progress=progress))
     lap("autograde")
     say("4/5 feedback")
     for name in names:

@@ -33,6 +33,7 @@ class GradingStatus:
     status: str
     message: str = ""
     seconds: float = 0.0
+    updated_at: dt.datetime | None = None  # UTC, as recorded
 
     @property
     def graded(self) -> bool:
@@ -63,5 +64,6 @@ def load(db_url: str) -> dict[tuple[str, str], GradingStatus]:
     with engine.connect() as conn:
         rows = conn.execute(select(grading_status)).all()
     engine.dispose()
-    return {(r.assignment, r.student): GradingStatus(r.assignment, r.student, r.status, r.message or "", r.seconds or 0.0)
+    return {(r.assignment, r.student): GradingStatus(r.assignment, r.student, r.status, r.message or "",
+                                                     r.seconds or 0.0, r.updated_at.replace(tzinfo=dt.timezone.utc))
             for r in rows}
