@@ -111,3 +111,12 @@ def test_killed_batch_resumes_without_redoing_work(mini_course):
     assert all(after[s].updated_at == before[s].updated_at for s in before)
     rows = {r.student: r for r in submission_rows(mini_course)}
     assert all(rows[s].score == 5.0 for s in students), {s: rows[s].score for s in students}
+
+
+def test_calibrate_reports_the_metrics_of_the_reference(mini_course):
+    from graders.grading.calibrate import calibrate, format_calibration
+
+    metrics = calibrate(mini_course.root / "source/smoke/smoke.ipynb", seeds=2, workers=2, progress=False)
+    assert metrics == {"quality()": [1.0, 1.0]}
+    report = format_calibration(metrics, margin=0.05)
+    assert "quality()" in report and "0.9500" in report

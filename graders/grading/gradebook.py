@@ -134,18 +134,12 @@ def format_table(rows: list[SubmissionRow]) -> str:
     lines = ["student".ljust(width) + "".join(a.ljust(w) for a, w in zip(assignments, cols))]
     for s in students:
         lines.append(s.ljust(width) + "".join(show(cell.get((s, a))).ljust(w) for a, w in zip(assignments, cols)))
-    failed = [r for r in rows if r.status == "failed"]
-    if failed:
-        lines.append("")
-        lines.append("Not graded (no score recorded; fix the cause and run again):")
-        for r in failed:
-            lines.append(f"  {r.student} / {r.assignment}: {r.message.splitlines()[-1] if r.message else 'unknown'}")
-    flagged = [r for r in rows if r.status == "flagged"]
-    if flagged:
-        lines.append("")
-        lines.append("Flagged for a person to look at (graded; see the message):")
-        for r in flagged:
-            lines.append(f"  {r.student} / {r.assignment}: {r.message[:300]}")
+    for status, heading in (("failed", "Not graded (no score recorded; fix the cause and run again):"),
+                            ("flagged", "Flagged for a person to look at (graded; see the message):")):
+        listed = [r for r in rows if r.status == status]
+        if listed:
+            lines += ["", heading]
+            lines += [f"  {r.student} / {r.assignment}: {(r.message or 'unknown')[:300]}" for r in listed]
     if any(r.status == "needs manual grading" for r in rows):
         lines.append("+TA: free-response answers wait for a TA in the formgrader; the score so far is shown.")
     return "\n".join(lines)

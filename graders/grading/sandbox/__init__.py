@@ -2,9 +2,8 @@
 
     c.SandboxedExecute.sandbox = "local"       # embedded default (bubblewrap, limits, no network)
     c.SandboxedExecute.sandbox = "docker"      # a container per submission
-    c.SandboxedExecute.sandbox = "kubernetes"  # a Job per submission
     c.SandboxedExecute.sandbox = "none"        # plain nbgrader: the kernel runs as the grader
-    c.SandboxedExecute.sandbox = "auto"        # local where this host can run it, else none (warned)
+    c.SandboxedExecute.sandbox = "auto"        # local where bubblewrap is installed, else none (warned)
 
 A backend turns the kernel's command line into one that runs inside the sandbox; the
 kernel talks to the grader over IPC sockets in the submission's scratch folder, so it
@@ -12,9 +11,10 @@ needs no network at all.
 """
 
 from .base import NoSandbox, Sandbox, SandboxUnavailable
+from .docker import DockerSandbox
 from .local import LocalSandbox
 
-BACKENDS = {"none": NoSandbox, "local": LocalSandbox}
+BACKENDS = {"none": NoSandbox, "local": LocalSandbox, "docker": DockerSandbox}
 
 
 def make_sandbox(name: str, **kwargs) -> Sandbox:
@@ -22,6 +22,8 @@ def make_sandbox(name: str, **kwargs) -> Sandbox:
         local = LocalSandbox(**kwargs)
         try:
             local.check()
+            if not local.bwrap:  # the unshare fallback needs a checkout the sandbox user can read
+                raise SandboxUnavailable("bubblewrap is not installed (apt-get install bubblewrap)")
             return local
         except SandboxUnavailable as why:
             local.log.warning("grading WITHOUT a sandbox: %s", why)
@@ -33,4 +35,4 @@ def make_sandbox(name: str, **kwargs) -> Sandbox:
     return cls(**kwargs)
 
 
-__all__ = ["BACKENDS", "LocalSandbox", "NoSandbox", "Sandbox", "SandboxUnavailable", "make_sandbox"]
+__all__ = ["BACKENDS", "DockerSandbox", "LocalSandbox", "NoSandbox", "Sandbox", "SandboxUnavailable", "make_sandbox"]
