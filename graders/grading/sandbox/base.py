@@ -25,6 +25,9 @@ class Sandbox(LoggingConfigurable):
     def wrap(self, cmd: list[str], workdir: Path) -> list[str]:
         return cmd
 
+    def cleanup(self, runtime_dir: Path) -> None:
+        """After the kernel is gone (or killed with SIGKILL): remove what the backend left."""
+
     def environment(self) -> dict[str, str]:
         """Extra environment for the kernel (thread counts, HOME, ...)."""
         return {}

@@ -70,7 +70,7 @@ class DockerSandbox(Sandbox):
             "volumes": {str(workdir): {"bind": str(workdir), "mode": "rw"},
                         str(runtime_dir): {"bind": str(runtime_dir), "mode": "rw"}},
             "detach": True,
-            "labels": {"org.dl-pytorch.role": "grading-kernel"},
+            "labels": {"org.dl-pytorch.role": "grading-kernel", "org.dl-pytorch.runtime": str(runtime_dir)},
         }
         if self.gpu:
             spec["device_requests"] = [{"Driver": "nvidia", "Capabilities": [["gpu"]],
@@ -92,6 +92,17 @@ class DockerSandbox(Sandbox):
         spec_path = runtime_dir / "container.json"
         spec_path.write_text(json.dumps(self.container_spec(cmd, workdir, runtime_dir)))
         return [sys.executable, "-m", "graders.grading.sandbox.docker", str(spec_path)]
+
+    def cleanup(self, runtime_dir: Path) -> None:
+        """A SIGKILLed launcher (kernel restart) cannot remove its container: do it here."""
+        try:
+            import docker
+
+            client = docker.from_env()
+            for container in client.containers.list(all=True, filters={"label": f"org.dl-pytorch.runtime={runtime_dir}"}):
+                _remove(container)
+        except Exception:  # noqa: BLE001 - no engine: nothing to clean
+            pass
 
     def describe(self) -> dict[str, object]:
         return {"backend": self.name, "image": self.image, "user": self.user, "network": "none",

@@ -45,6 +45,7 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     def cleanup_resources(self, restart: bool = False) -> None:
         super().cleanup_resources(restart=restart)
-        if not restart and self._runtime_dir is not None:
+        if self._runtime_dir is not None:  # each start makes a new one, restarts included
+            self.sandbox.cleanup(self._runtime_dir)
             shutil.rmtree(self._runtime_dir, ignore_errors=True)
             self._runtime_dir = None
