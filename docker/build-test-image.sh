@@ -14,6 +14,7 @@ tag=${1:-graders-test:bookworm}
 repo=$(cd "$(dirname "$0")/.." && pwd)
 pip=${PIP:-$repo/.venv/bin/pip}
 rootfs=$(mktemp -d /tmp/graders-rootfs-XXXX)
+chmod 755 "$rootfs"   # it becomes the image's /: the kernel user must traverse it
 trap 'rm -rf "$rootfs"' EXIT
 command -v debootstrap >/dev/null || { echo "needs debootstrap: apt-get install debootstrap" >&2; exit 2; }
 debootstrap --variant=minbase --include=python3,python3-venv bookworm "$rootfs" http://deb.debian.org/debian >/dev/null
