@@ -8,6 +8,7 @@
     graders verify [ASSIGNMENT ...]    reference = full marks, stub = 0, wrong answers lose exactly
     graders calibrate NOTEBOOK         metric thresholds over many secret seeds
     graders bench [ASSIGNMENT ...]     notebook times, loop total, ours vs serial nbgrader
+    graders k8s-jobs ASSIGNMENT        one grading Job per submission, as YAML for kubectl
 """
 
 from __future__ import annotations
@@ -99,6 +100,20 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_k8s_jobs(args) -> int:
+    import yaml
+
+    from .grading.autograde import submitted_students
+    from .grading.kubernetes import GradingTier, manifests
+
+    course = _course(args)
+    tier = GradingTier(namespace=args.namespace, gpu=args.gpu,
+                       **({"kernel_image": args.image} if args.image else {}))
+    students = args.students or submitted_students(course, args.assignment)
+    print(yaml.safe_dump_all(manifests(tier, args.assignment, students), sort_keys=False), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="graders", description=__doc__.split("\n\n")[0])
     parser.add_argument("--course", help="course folder (default: found from the current folder)")
@@ -145,6 +160,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--margin", type=float, default=0.02, help="target = worst seed minus this")
     workers(p)
     p.set_defaults(func=cmd_calibrate)
+    p = sub.add_parser("k8s-jobs", help="Kubernetes Job manifests: one grading Job per submission")
+    p.add_argument("assignment")
+    p.add_argument("students", nargs="*")
+    p.add_argument("--namespace", default="dl-pytorch")
+    p.add_argument("--image", help="the notebook image the kernels run in")
+    p.add_argument("--gpu", action="store_true", help="grade on a GPU (nvidia.com/gpu: 1 per Job)")
+    p.set_defaults(func=cmd_k8s_jobs)
+
     p = sub.add_parser("bench", help="notebook times, the loop's total, ours vs serial nbgrader")
     p.add_argument("assignments", nargs="*")
     workers(p)

@@ -2,6 +2,7 @@
 
     c.SandboxedExecute.sandbox = "local"       # embedded default (bubblewrap, limits, no network)
     c.SandboxedExecute.sandbox = "docker"      # a container per submission
+    c.SandboxedExecute.sandbox = "pod"         # Kubernetes: the kernel container of a grading Job
     c.SandboxedExecute.sandbox = "none"        # plain nbgrader: the kernel runs as the grader
     c.SandboxedExecute.sandbox = "auto"        # local where bubblewrap is installed, else none (warned)
 
@@ -13,8 +14,9 @@ needs no network at all.
 from .base import NoSandbox, Sandbox, SandboxUnavailable
 from .docker import DockerSandbox
 from .local import LocalSandbox
+from .pod import PodSandbox
 
-BACKENDS = {"none": NoSandbox, "local": LocalSandbox, "docker": DockerSandbox}
+BACKENDS = {"none": NoSandbox, "local": LocalSandbox, "docker": DockerSandbox, "pod": PodSandbox}
 
 
 def make_sandbox(name: str, **kwargs) -> Sandbox:
@@ -35,4 +37,4 @@ def make_sandbox(name: str, **kwargs) -> Sandbox:
     return cls(**kwargs)
 
 
-__all__ = ["BACKENDS", "DockerSandbox", "LocalSandbox", "NoSandbox", "Sandbox", "SandboxUnavailable", "make_sandbox"]
+__all__ = ["BACKENDS", "DockerSandbox", "LocalSandbox", "PodSandbox", "NoSandbox", "Sandbox", "SandboxUnavailable", "make_sandbox"]

@@ -25,6 +25,10 @@ class Sandbox(LoggingConfigurable):
     def wrap(self, cmd: list[str], workdir: Path) -> list[str]:
         return cmd
 
+    def runtime_root(self) -> Path | None:
+        """Where connection files and IPC sockets go (None: the system's temporary folder)."""
+        return None
+
     def cleanup(self, runtime_dir: Path) -> None:
         """After the kernel is gone (or killed with SIGKILL): remove what the backend left."""
 

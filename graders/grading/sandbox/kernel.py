@@ -25,7 +25,10 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     async def _async_pre_start_kernel(self, **kw):
         # IPC sockets in a private folder: no TCP port, so the kernel needs no network at all
-        self._runtime_dir = Path(tempfile.mkdtemp(prefix="graders-kernel-"))
+        root = self.sandbox.runtime_root()
+        if root is not None:
+            root.mkdir(parents=True, exist_ok=True)
+        self._runtime_dir = Path(tempfile.mkdtemp(prefix="graders-kernel-", dir=root))
         self.transport = "ipc"
         self.ip = str(self._runtime_dir / "ipc")
         self.connection_file = str(self._runtime_dir / "kernel.json")
@@ -43,8 +46,9 @@ class SandboxedKernelManager(AsyncKernelManager):
         self.sandbox.prepare(self._workdir, Path(self.connection_file))
         return self.sandbox.wrap(cmd, self._workdir)
 
-    def cleanup_resources(self, restart: bool = False) -> None:
-        super().cleanup_resources(restart=restart)
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        # the async manager calls this one directly (cleanup_resources is its sync wrapper)
+        await super()._async_cleanup_resources(restart=restart)
         if self._runtime_dir is not None:  # each start makes a new one, restarts included
             self.sandbox.cleanup(self._runtime_dir)
             shutil.rmtree(self._runtime_dir, ignore_errors=True)
