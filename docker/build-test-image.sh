@@ -13,7 +13,7 @@ set -euo pipefail
 tag=${1:-graders-test:bookworm}
 repo=$(cd "$(dirname "$0")/.." && pwd)
 pip=${PIP:-$repo/.venv/bin/pip}
-rootfs=$(mktemp -d /tmp/graders-rootfs-XXXX)
+rootfs=$(mktemp -d)
 chmod 755 "$rootfs"   # it becomes the image's /: the kernel user must traverse it
 trap 'rm -rf "$rootfs"' EXIT
 command -v debootstrap >/dev/null || { echo "needs debootstrap: apt-get install debootstrap" >&2; exit 2; }

@@ -51,3 +51,36 @@ def mini_course(tmp_path) -> Course:
 def _own_database(monkeypatch):
     # every course in the tests uses its own SQLite gradebook
     monkeypatch.delenv("GRADERS_DB_URL", raising=False)
+
+
+SMOKE_FULL = {"test-double": 2.0, "test-score": 3.0}
+SMOKE_LOST_DOUBLE = {"test-double": 0.0, "test-score": 3.0}
+DOUBLE = "def double(x):\n    return 2 * x\n"
+
+
+def grade_smoke_variants(course: Course, answers: dict[str, str | None], config: str = "") -> dict:
+    """Grade the mini course's smoke notebook with the `double` answer cell replaced per student.
+
+    ``answers`` maps a student to the new source of that cell (None: the reference);
+    ``config`` is appended to the course's nbgrader_config.py (the backend under test).
+    Returns student -> (GradingStatus, {test cell: score}).
+    """
+    import nbformat
+
+    from graders.grading.autograde import autograde
+    from graders.grading.gradebook import cell_scores
+    from graders.grading.release import generate_release
+    from graders.grading.variants import read, reference_submission, with_answer
+
+    with open(course.root / CONFIG_FILE, "a") as fh:
+        fh.write("\n" + config + "\n")
+    generate_release(course)
+    ref = reference_submission(read(course.root / "source/smoke/smoke.ipynb"),
+                               read(course.folder("release") / "smoke/smoke.ipynb"))
+    for student, code in answers.items():
+        folder = course.submission_dir(student, "smoke")
+        folder.mkdir(parents=True)
+        nbformat.write(ref if code is None else with_answer(ref, "double", code), str(folder / "smoke.ipynb"))
+    outcomes = {o.student: o for o in autograde(course, "smoke", workers=2, progress=False)}
+    return {s: (outcomes[s], {c.grade_id: c.score for c in cell_scores(course, "smoke", s) if not c.manual})
+            for s in answers}

@@ -109,35 +109,21 @@ def test_submissions_graded_in_real_containers(mini_course):
     """The mini course graded with sandbox=docker: scores as usual, no network, crash recovery."""
     import nbformat
 
-    from graders.grading.autograde import autograde
-    from graders.grading.gradebook import cell_scores
-    from graders.grading.release import generate_release
-    from graders.grading.variants import read, reference_submission, with_answer
+    from conftest import DOUBLE, SMOKE_FULL, SMOKE_LOST_DOUBLE, grade_smoke_variants
 
     image = os.environ.get("GRADERS_TEST_DOCKER_IMAGE", "graders-test:bookworm")
-    with open(mini_course.root / "nbgrader_config.py", "a") as fh:
-        fh.write(f"\nc.SandboxedExecute.sandbox = 'docker'\nc.DockerSandbox.image = {image!r}\n"
-                 "c.SandboxedExecute.cell_timeout = 20\n")
-    generate_release(mini_course)
-    ref = reference_submission(read(mini_course.root / "source/smoke/smoke.ipynb"),
-                               read(mini_course.folder("release") / "smoke/smoke.ipynb"))
-    double = "def double(x):\n    return 2 * x\n"
-    cases = {
-        "good": (ref, {"test-double": 2.0, "test-score": 3.0}),
-        "wrong": (with_answer(ref, "double", "def double(x):\n    return 3 * x\n"), {"test-double": 0.0, "test-score": 3.0}),
-        "exits": (with_answer(ref, "double", "import os\nos._exit(1)\n" + double), {"test-double": 0.0, "test-score": 3.0}),
-        "network": (with_answer(ref, "double", "import socket\ntry:\n    socket.create_connection(('127.0.0.1', 9), timeout=2)\n"
-                                "except OSError as e:\n    print('network:', e)\n" + double), {"test-double": 2.0, "test-score": 3.0}),
-    }
-    for student, (nb, _) in cases.items():
-        folder = mini_course.submission_dir(student, "smoke")
-        folder.mkdir(parents=True)
-        nbformat.write(nb, str(folder / "smoke.ipynb"))
-    outcomes = {o.student: o for o in autograde(mini_course, "smoke", workers=2, progress=False)}
+    network = ("import socket\ntry:\n    socket.create_connection(('127.0.0.1', 9), timeout=2)\n"
+               "except OSError as e:\n    print('network:', e)\n" + DOUBLE)
+    cases = {"good": (None, SMOKE_FULL), "wrong": ("def double(x):\n    return 3 * x\n", SMOKE_LOST_DOUBLE),
+             "exits": ("import os\nos._exit(1)\n" + DOUBLE, SMOKE_LOST_DOUBLE), "network": (network, SMOKE_FULL)}
+    results = grade_smoke_variants(mini_course, {s: code for s, (code, _) in cases.items()},
+                                   f"c.SandboxedExecute.sandbox = 'docker'\nc.DockerSandbox.image = {image!r}\n"
+                                   "c.SandboxedExecute.cell_timeout = 20")
     for student, (_, expected) in cases.items():
-        assert outcomes[student].graded, outcomes[student].message
-        got = {c.grade_id: c.score for c in cell_scores(mini_course, "smoke", student) if not c.manual}
+        outcome, got = results[student]
+        assert outcome.graded, outcome.message
         assert got == expected, f"{student}: expected {expected}, got {got}"
+    outcomes = {s: r[0] for s, r in results.items()}
     assert "kernel died" in outcomes["exits"].message
     graded = nbformat.read(str(mini_course.folder("autograded") / "network/smoke/smoke.ipynb"), as_version=4)
     assert graded.metadata["graders"]["sandbox"]["backend"] == "docker"

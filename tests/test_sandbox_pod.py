@@ -7,16 +7,12 @@ import subprocess
 import sys
 import time
 
-import nbformat
 import pytest
 import yaml
+from conftest import DOUBLE, SMOKE_FULL, SMOKE_LOST_DOUBLE, grade_smoke_variants
 
 from graders.cli import main
-from graders.grading.autograde import autograde
-from graders.grading.gradebook import cell_scores
 from graders.grading.kubernetes import GradingTier, grading_job, network_policy
-from graders.grading.release import generate_release
-from graders.grading.variants import read, reference_submission, with_answer
 
 
 def _containers(job):
@@ -63,43 +59,31 @@ def test_cli_prints_one_job_per_submission(mini_course, capsys):
 
 
 @pytest.fixture
-def pod(mini_course, tmp_path):
+def server(tmp_path):
     """The kernel container's server, as a local process sharing a folder with the grader."""
     shared = tmp_path / "shared"
     (shared / "handoff").mkdir(parents=True)
-    with open(mini_course.root / "nbgrader_config.py", "a") as fh:
-        fh.write(f"\nc.SandboxedExecute.sandbox = 'pod'\nc.PodSandbox.handoff_dir = {str(shared / 'handoff')!r}\n"
-                 f"c.PodSandbox.python = {sys.executable!r}\nc.SandboxedExecute.cell_timeout = 8\n")
-    server = subprocess.Popen([sys.executable, "-m", "graders.grading.sandbox.pod", "serve", str(shared / "handoff")])
-    yield mini_course, shared
-    server.kill()
-    server.wait()
+    proc = subprocess.Popen([sys.executable, "-m", "graders.grading.sandbox.pod", "serve", str(shared / "handoff")])
+    yield shared
+    proc.kill()
+    proc.wait()
 
 
-def test_kernels_run_in_the_other_container_and_recover(pod):
-    course, shared = pod
-    generate_release(course)
-    ref = reference_submission(read(course.root / "source/smoke/smoke.ipynb"),
-                               read(course.folder("release") / "smoke/smoke.ipynb"))
-    double = "def double(x):\n    return 2 * x\n"
-    cases = {
-        "good": (ref, {"test-double": 2.0, "test-score": 3.0}),
-        "wrong": (with_answer(ref, "double", "def double(x):\n    return 3 * x\n"), {"test-double": 0.0, "test-score": 3.0}),
-        "exits": (with_answer(ref, "double", "import os\nos._exit(1)\n" + double), {"test-double": 0.0, "test-score": 3.0}),
-        "hangs": (with_answer(ref, "double", "import time\nwhile True:\n    try:\n        time.sleep(0.2)\n"
-                              "    except KeyboardInterrupt:\n        pass\n" + double), {"test-double": 0.0, "test-score": 3.0}),
-    }
-    for student, (nb, _) in cases.items():
-        folder = course.submission_dir(student, "smoke")
-        folder.mkdir(parents=True)
-        nbformat.write(nb, str(folder / "smoke.ipynb"))
-    outcomes = {o.student: o for o in autograde(course, "smoke", workers=2, progress=False)}
+def test_kernels_run_in_the_other_container_and_recover(mini_course, server):
+    hangs = ("import time\nwhile True:\n    try:\n        time.sleep(0.2)\n"
+             "    except KeyboardInterrupt:\n        pass\n" + DOUBLE)
+    cases = {"good": (None, SMOKE_FULL), "wrong": ("def double(x):\n    return 3 * x\n", SMOKE_LOST_DOUBLE),
+             "exits": ("import os\nos._exit(1)\n" + DOUBLE, SMOKE_LOST_DOUBLE), "hangs": (hangs, SMOKE_LOST_DOUBLE)}
+    results = grade_smoke_variants(
+        mini_course, {s: code for s, (code, _) in cases.items()},
+        f"c.SandboxedExecute.sandbox = 'pod'\nc.PodSandbox.handoff_dir = {str(server / 'handoff')!r}\n"
+        f"c.PodSandbox.python = {sys.executable!r}\nc.SandboxedExecute.cell_timeout = 8")
     for student, (_, expected) in cases.items():
-        assert outcomes[student].graded, outcomes[student].message
-        got = {c.grade_id: c.score for c in cell_scores(course, "smoke", student) if not c.manual}
+        outcome, got = results[student]
+        assert outcome.graded, outcome.message
         assert got == expected, f"{student}: expected {expected}, got {got}"
-    assert "kernel restarted" in outcomes["hangs"].message
-    handoff = shared / "handoff"
+    assert "kernel restarted" in results["hangs"][0].message
+    handoff = server / "handoff"
     assert not list(handoff.glob("*.start")), "every kernel request was served"
     deadline = time.monotonic() + 10  # the server reaps the last kernels on its next polls
     while len(list(handoff.glob("*.exit"))) < len(list(handoff.glob("*.claimed"))) and time.monotonic() < deadline:
