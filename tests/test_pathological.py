@@ -91,6 +91,7 @@ CASES = [
     Case("edited-test-cell", edit="edit-test", status="flagged", says=("edited locked cell test-double (restored)",)),
     Case("changed-points", edit="points", status="flagged", says=("changed the points of test-double (restored)",)),
     Case("symlink-to-gradebook", edit="symlink", status="flagged", says=("removed symbolic link",)),
+    Case("dotdot-file-names", edit="dotdot", says=()),
     Case("network-call", "import socket\ntry:\n    socket.create_connection(('127.0.0.1', PORT), timeout=3)\n"
          "    print('CONNECTED')\nexcept OSError as e:\n    print('network:', e)\n" + DOUBLE),
     Case("writes-outside", "for path in ['COURSE/gradebook.db', 'COURSE/escape.txt', '/tmp/escape-graders.txt']:\n"
@@ -166,6 +167,10 @@ def make_submission(course, case: Case, reference, port: int) -> None:
         nb.cells = [c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") != "test-double"]
     if case.edit == "symlink":
         os.symlink(course.root / "gradebook.db", folder / "data.db")
+    if case.edit == "dotdot":  # names made of dots stay names: nothing lands outside the folder
+        (folder / "..data..csv").write_text("1,2\n")
+        (folder / "...").mkdir()
+        (folder / "..." / "..notes").write_text("x")
     nbformat.write(nb, str(target))
 
 
@@ -238,6 +243,15 @@ def test_files_outside_the_scratch_folder_are_out_of_reach(graded):
 def test_symlink_target_was_not_copied(graded):
     course, _, _, _, _ = graded
     assert not (course.folder("autograded") / "symlink-to-gradebook/smoke/data.db").exists()
+
+
+def test_dot_dot_names_stay_inside_the_submission(graded):
+    course, _, _, _, _ = graded
+    graded_dir = course.folder("autograded") / "dotdot-file-names" / "smoke"
+    assert (graded_dir / "smoke.ipynb").is_file()
+    assert not (graded_dir / "..data..csv").exists()  # dot-files are not copied (CourseDirectory.ignore)
+    assert not (course.folder("autograded") / "..data..csv").exists()
+    assert not (course.root / "..data..csv").exists() and not (course.root / "..notes").exists()
 
 
 def test_huge_output_is_capped(graded):
