@@ -25,6 +25,14 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
+# Feedback: nbgrader's, minus the hidden tests (restored for grading, they would otherwise be
+# printed in every student's feedback: jupyter/nbgrader#917). The checks' own outputs never
+# quote them (graders.checks.runner).
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
+from nbgrader.preprocessors import ClearHiddenTests, GetGrades  # noqa: E402
+
+c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+
 # Grading runs student code through our Execute step instead of nbgrader's: the kernel in a
 # sandbox, a time budget per cell and per notebook, recovery from a dead or hung kernel,
 # tamper evidence (graders/grading/execute.py).  The rest of nbgrader's pipeline is unchanged.

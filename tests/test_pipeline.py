@@ -41,6 +41,8 @@ def test_demo_loop_end_to_end(mini_course, capsys):
     assert "expected 6, got 9" in bob["test-double"].output
     html = (mini_course.folder("feedback") / "bob" / "smoke" / "smoke.html").read_text()
     assert "expected 6, got 9" in html
+    # the hidden test ran (its failure is reported) but its source is not in the feedback
+    assert "test_double_array" in html and "secret_value" not in html and "HIDDEN TESTS" not in html
 
 
 def test_resume_skips_graded_submissions(mini_course):
