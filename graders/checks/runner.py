@@ -269,7 +269,7 @@ def collect_and_run(tests: Iterable[Callable]) -> list[CheckResult]:
         filename = os.path.join(tmp, "autograder_cell.py")  # not test_*.py: only our collector takes it
         open(filename, "w").close()
         plugin = _CellPlugin(filename, module)
-        sink = io.StringIO() if not os.environ.get("GRADERS_DEBUG_RUNNER") else sys.__stdout__  # pytest's own report would show the test source
+        sink = io.StringIO()  # pytest's own report would show the test source: never print it
         with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), \
                 warnings.catch_warnings():
             warnings.simplefilter("ignore")
