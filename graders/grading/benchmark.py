@@ -11,15 +11,13 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .course import CONFIG_FILE, Course
+from .course import Course, scratch_copy
 
 BUDGET_S = 30.0
 
@@ -35,14 +33,6 @@ def execute_notebook(path: Path, secret: str = "bench") -> float:
     NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=True,
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     return time.perf_counter() - start
-
-
-def copy_course(course: Course, into: Path) -> Course:
-    shutil.copy(course.root / CONFIG_FILE, into / CONFIG_FILE)
-    shutil.copytree(course.root / "source", into / "source")
-    if (course.root / "tests" / "wrong_answers").is_dir():
-        shutil.copytree(course.root / "tests" / "wrong_answers", into / "tests" / "wrong_answers")
-    return Course(into)
 
 
 @dataclass
@@ -91,10 +81,7 @@ def run_benchmark(course: Course, assignments: list[str] | None = None, workers:
         for path in course.notebooks(name):
             notebooks[f"{name}/{path.name}"] = execute_notebook(path)
             say(f"  {name}/{path.name}: {notebooks[f'{name}/{path.name}']:.1f} s")
-    with tempfile.TemporaryDirectory(prefix="graders-bench-") as tmp:
-        work = copy_course(course, Path(tmp))
-        os.environ.pop("GRADERS_DB_URL", None)
-        os.environ["GRADERS_SECRET"] = "bench"
+    with scratch_copy(course, "bench", names) as work:
         loop = run_demo(work, names, workers=workers, progress=progress, say=lambda *_: None).seconds
         say(f"  demo loop: {sum(loop.values()):.1f} s")
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Iterator
 
 CONFIG_FILE = "nbgrader_config.py"
 
@@ -84,3 +88,30 @@ class Course:
 
     def submission_dir(self, student: str, assignment: str) -> Path:
         return self.folder("submitted") / student / assignment
+
+
+@contextmanager
+def scratch_copy(course: Course, secret: str, assignments: list[str] | None = None,
+                 notebooks: list[str] | None = None) -> Iterator[Course]:
+    """A throwaway copy of the course (config, source, wrong answers) in a temporary folder.
+
+    It grades with its own SQLite gradebook and the given secret; the environment is
+    restored on exit.  ``notebooks`` keeps only those notebooks of the copied assignments.
+    """
+    from unittest import mock
+
+    with tempfile.TemporaryDirectory(prefix="graders-scratch-") as tmp, \
+            mock.patch.dict(os.environ, {"GRADERS_SECRET": secret}):
+        os.environ.pop("GRADERS_DB_URL", None)
+        root = Path(tmp)
+        shutil.copy(course.root / CONFIG_FILE, root / CONFIG_FILE)
+        for name in assignments or course.assignments():
+            shutil.copytree(course.root / "source" / name, root / "source" / name)
+        if notebooks:
+            wanted = {Path(n).with_suffix(".ipynb").name for n in notebooks}
+            for nb in (root / "source").glob("*/*.ipynb"):
+                if nb.name not in wanted:
+                    nb.unlink()
+        if (course.root / "tests" / "wrong_answers").is_dir():
+            shutil.copytree(course.root / "tests" / "wrong_answers", root / "tests" / "wrong_answers")
+        yield Course(root)

@@ -8,15 +8,13 @@ Works in a temporary copy of the course, through the real nbgrader pipeline
 from __future__ import annotations
 
 import importlib.util
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 
 from .autograde import autograde
-from .course import CONFIG_FILE, Course
+from .course import Course, scratch_copy
 from .gradebook import CellScore, cell_scores
 from .release import generate_release
 from .variants import WrongAnswer, autograder_points, read, reference_submission, with_answer
@@ -72,40 +70,14 @@ def verify_assignment(course: Course, assignment: str, notebooks: list[str] | No
                       workers: int | None = None, progress: bool = True,
                       secret: str = "verify") -> list[Variant]:
     """Grade the reference, the stub and every wrong answer of ``assignment``; return the variants."""
-    import os
-
-    with tempfile.TemporaryDirectory(prefix="graders-verify-") as tmp:
-        work = Course(Path(tmp))
-        shutil.copy(course.root / CONFIG_FILE, work.root / CONFIG_FILE)
-        (work.root / "source").mkdir()
-        src = work.root / "source" / assignment
-        shutil.copytree(course.root / "source" / assignment, src)
-        if notebooks:
-            wanted = {Path(n).with_suffix(".ipynb").name for n in notebooks}
-            for nb in src.glob("*.ipynb"):
-                if nb.name not in wanted:
-                    nb.unlink()
-        old = os.environ.get("GRADERS_DB_URL")
-        os.environ.pop("GRADERS_DB_URL", None)  # the copy always uses its own SQLite file
-        try:
-            generate_release(work, [assignment])
-            variants = _write_variants(course.root, work, assignment)
-            previous_secret = os.environ.get("GRADERS_SECRET")
-            os.environ["GRADERS_SECRET"] = secret
-            try:
-                statuses = {o.student: o for o in autograde(work, assignment, workers=workers, progress=progress)}
-            finally:
-                if previous_secret is None:
-                    os.environ.pop("GRADERS_SECRET", None)
-                else:
-                    os.environ["GRADERS_SECRET"] = previous_secret
-            for v in variants:
-                v.status, v.message = statuses[v.student].status, statuses[v.student].message
-                if v.status == "graded":
-                    v.cells = cell_scores(work, assignment, v.student)
-        finally:
-            if old is not None:
-                os.environ["GRADERS_DB_URL"] = old
+    with scratch_copy(course, secret, [assignment], notebooks) as work:
+        generate_release(work, [assignment])
+        variants = _write_variants(course.root, work, assignment)
+        statuses = {o.student: o for o in autograde(work, assignment, workers=workers, progress=progress)}
+        for v in variants:
+            v.status, v.message = statuses[v.student].status, statuses[v.student].message
+            if v.status == "graded":
+                v.cells = cell_scores(work, assignment, v.student)
     return variants
 
 
