@@ -116,3 +116,112 @@ def to_tensors(*arrays, device=None):
         t = t.float() if t.is_floating_point() else t.long()
         out.append(t.to(device) if device is not None else t)
     return tuple(out) if len(out) != 1 else out[0]
+
+
+# --- images: procedurally drawn shapes and shifted digits (classes 2-5) -------------------------
+
+SHAPE_KINDS = ("square", "circle", "triangle")
+
+
+class Shapes(NamedTuple):
+    images: np.ndarray   # (N, 1, size, size) float32, background ~0, shape ~1, plus noise
+    labels: np.ndarray   # (N,) int64, index into ``kinds``
+    masks: np.ndarray    # (N, size, size) bool, the pixels of the shape (segmentation target)
+
+
+def make_shapes(n_samples: int = 600, size: int = 24, kinds=SHAPE_KINDS, noise: float = 0.15,
+                min_extent: int = 5, max_extent: int = 10, seed: int = 0) -> Shapes:
+    """One filled shape per image at a random place and size, with Gaussian pixel noise.
+
+    Shapes are drawn on a grid of pixel centres, so a mask is exact: the object the saliency and
+    segmentation checks look for is known pixel by pixel. ``kinds`` chooses which shapes (and their
+    label order); an empty image is not drawn - every image has exactly one object.
+    """
+    rng = np.random.default_rng(seed)
+    unknown = set(kinds) - set(SHAPE_KINDS)
+    if unknown:
+        raise ValueError(f"unknown shape kinds {sorted(unknown)}: expected some of {SHAPE_KINDS}")
+    if not 2 <= min_extent <= max_extent <= size:
+        raise ValueError(f"need 2 <= min_extent <= max_extent <= size, got "
+                         f"{min_extent}, {max_extent}, {size}")
+    yy, xx = np.mgrid[0:size, 0:size] + 0.5
+    labels = rng.integers(0, len(kinds), size=n_samples)
+    masks = np.zeros((n_samples, size, size), dtype=bool)
+    for i, label in enumerate(labels):
+        extent = int(rng.integers(min_extent, max_extent + 1))
+        top, left = rng.integers(0, size - extent + 1, size=2)
+        u, v = (yy - top) / extent, (xx - left) / extent   # [0, 1] inside the bounding box
+        inside = (u >= 0) & (u <= 1) & (v >= 0) & (v <= 1)
+        kind = kinds[label]
+        if kind == "square":
+            masks[i] = inside
+        elif kind == "circle":
+            masks[i] = (u - 0.5) ** 2 + (v - 0.5) ** 2 <= 0.25
+        else:  # triangle with its apex at the top centre
+            masks[i] = inside & (np.abs(v - 0.5) <= 0.5 * u)
+    images = masks.astype(np.float32) + noise * rng.normal(size=masks.shape).astype(np.float32)
+    return Shapes(images[:, None], labels.astype(np.int64), masks)
+
+
+def make_shifted_digits(canvas: int = 16, seed: int = 0, noise: float = 0.0):
+    """scikit-learn's 8x8 digits pasted at a random place on a ``canvas`` x ``canvas`` image.
+
+    Returns ``images (N, 1, canvas, canvas) float32 in [0, 1], labels (N,) int64``. A model that
+    learned *where* strokes are (an MLP on raw pixels) suffers; one that learned *what* they look
+    like anywhere (a CNN) does not - the point of convolutions.
+    """
+    from sklearn.datasets import load_digits
+
+    if canvas < 8:
+        raise ValueError(f"canvas must be at least 8 pixels, got {canvas}")
+    digits = load_digits()
+    rng = np.random.default_rng(seed)
+    n = len(digits.images)
+    images = np.zeros((n, 1, canvas, canvas), dtype=np.float32)
+    offsets = rng.integers(0, canvas - 8 + 1, size=(n, 2))
+    for i, (top, left) in enumerate(offsets):
+        images[i, 0, top:top + 8, left:left + 8] = digits.images[i] / 16.0
+    if noise:
+        images += noise * rng.normal(size=images.shape).astype(np.float32)
+    return images, digits.target.astype(np.int64)
+
+
+# --- sequences: DNA with planted motifs (class 3 case study) ------------------------------------
+
+DNA_ALPHABET = "ACGT"
+
+
+class MotifSequences(NamedTuple):
+    sequences: list      # N strings over ACGT
+    labels: np.ndarray   # (N,) int64: 1 when the motif was planted
+    positions: np.ndarray  # (N,) int64: where the motif starts, -1 for negatives
+
+
+def make_motif_sequences(n_samples: int = 1000, length: int = 60, motif: str = "TGACGTCA",
+                         mutation_rate: float = 0.1, positive_fraction: float = 0.5,
+                         seed: int = 0) -> MotifSequences:
+    """Random DNA; positives carry ``motif`` at a random place, each base mutated with
+    probability ``mutation_rate`` (to another base), as a transcription-factor binding site would.
+
+    Negatives are uniform random sequences (they may contain the motif by chance with
+    probability about ``length / 4**len(motif)``, as in real data).
+    """
+    if set(motif) - set(DNA_ALPHABET) or not motif:
+        raise ValueError(f"motif must be a non-empty string over {DNA_ALPHABET}, got {motif!r}")
+    if len(motif) > length:
+        raise ValueError(f"motif ({len(motif)} bases) longer than the sequences ({length})")
+    rng = np.random.default_rng(seed)
+    bases = np.array(list(DNA_ALPHABET))
+    codes = rng.integers(0, 4, size=(n_samples, length))
+    labels = (rng.random(n_samples) < positive_fraction).astype(np.int64)
+    positions = np.full(n_samples, -1, dtype=np.int64)
+    motif_codes = np.array([DNA_ALPHABET.index(b) for b in motif])
+    for i in np.flatnonzero(labels):
+        start = int(rng.integers(0, length - len(motif) + 1))
+        planted = motif_codes.copy()
+        mutated = rng.random(len(motif)) < mutation_rate
+        planted[mutated] = (planted[mutated] + rng.integers(1, 4, size=mutated.sum())) % 4
+        codes[i, start:start + len(motif)] = planted
+        positions[i] = start
+    sequences = ["".join(row) for row in bases[codes]]
+    return MotifSequences(sequences, labels, positions)
