@@ -31,7 +31,22 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
 from nbgrader.preprocessors import ClearHiddenTests, GetGrades  # noqa: E402
 
-c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+from graders.grading.feedback import FeedbackSummary  # noqa: E402
+
+# FeedbackSummary: a table and chart at the top of each feedback notebook (score per cell,
+# the checks that failed with their messages, timeouts and crashes, TA comments).
+c.GenerateFeedback.preprocessors = [GetGrades, FeedbackSummary, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+
+# TA review in the formgrader: the model answer and rubric from source/ under each answer.
+c.HTMLExporter.preprocessors = ["graders.grading.review.RubricForTAs"]
+c.RubricForTAs.course_root = here
+
+# Late policy: 10 % of the notebook's score per started day late (after a 15-minute grace and the
+# student's extension, `graders extend`), at most 50 %. Due dates: `graders due ASSIGNMENT DATE`.
+c.AssignLatePenalties.plugin_class = "graders.grading.adjustments.LatePenalty"
+c.LatePenalty.percent_per_day = 10
+c.LatePenalty.max_percent = 50
+c.LatePenalty.grace_minutes = 15
 
 # Grading runs student code through our Execute step instead of nbgrader's: the kernel in a
 # sandbox, a time budget per cell and per notebook, recovery from a dead or hung kernel,

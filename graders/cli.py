@@ -4,7 +4,10 @@
     graders release [ASSIGNMENT ...]   release/ from source/ (nbgrader generate_assignment)
     graders autograde ASSIGNMENT       grade submitted/ in parallel (resumes; --force regrades all)
     graders feedback ASSIGNMENT        nbgrader generate_feedback
-    graders export [CSV]               the gradebook as CSV (ungraded work says why)
+    graders export [CSV] [--canvas R]  the gradebook as CSV, and for Canvas (ungraded work says why)
+    graders report [ASSIGNMENT ...]    instructor analytics, reports/analytics.html
+    graders similarity ASSIGNMENT      most similar submissions, side by side
+    graders due|extend|override        due dates, per-student extensions and score overrides
     graders verify [ASSIGNMENT ...]    reference = full marks, stub = 0, wrong answers lose exactly
     graders calibrate NOTEBOOK         metric thresholds over many secret seeds
     graders bench [ASSIGNMENT ...]     notebook times, loop total, ours vs serial nbgrader
@@ -33,6 +36,8 @@ def cmd_demo(args) -> int:
     print()
     print(f"Gradebook CSV: {result.csv}")
     print(f"Feedback:      {result.feedback}/<student>/<assignment>/*.html")
+    for path in result.reports:
+        print(f"Report:        {path}")
     return 0
 
 
@@ -61,12 +66,71 @@ def cmd_feedback(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from .grading.gradebook import export_csv, format_table, submission_rows
+    from .grading.gradebook import export_canvas, export_csv, format_table, submission_rows
 
     course = _course(args)
     path = export_csv(course, Path(args.csv) if args.csv else course.root / "reports" / "grades.csv")
     print(format_table(submission_rows(course)))
     print(f"\nwrote {path}")
+    if args.canvas:
+        ids = {}
+        if args.canvas_ids:
+            import csv
+
+            with open(args.canvas_ids, newline="") as fh:
+                ids = {r["assignment"]: r["canvas_assignment_id"] for r in csv.DictReader(fh)}
+        canvas = export_canvas(course, Path(args.canvas), course.root / "reports" / "canvas.csv",
+                               canvas_assignment_ids=ids)
+        print(f"wrote {canvas} (Canvas: Grades > Import)")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .grading.analytics import write_report
+
+    print(f"wrote {write_report(_course(args), args.assignments or None)}")
+    return 0
+
+
+def cmd_similarity(args) -> int:
+    from .grading.similarity import write_report
+
+    path, pairs = write_report(_course(args), args.assignment, top=args.top)
+    for p in pairs[:args.top]:
+        print(f"{p.similarity:5.2f}  {p.a} — {p.b}  ({p.shared} shared n-grams)")
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_due(args) -> int:
+    import datetime as dt
+
+    from nbgrader.api import Gradebook
+
+    due = dt.datetime.fromisoformat(args.date)
+    if due.tzinfo is not None:  # nbgrader stores naive UTC
+        due = due.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    with Gradebook(_course(args).db_url) as gb:
+        gb.update_or_create_assignment(args.assignment, duedate=due)
+    print(f"{args.assignment} is due {due:%Y-%m-%d %H:%M} UTC (regrade to apply the late policy)")
+    return 0
+
+
+def cmd_extend(args) -> int:
+    from .grading.adjustments import grant_extension
+
+    grant_extension(_course(args).db_url, args.assignment, args.student, args.hours, args.reason)
+    print(f"{args.student} has {args.hours:g} extra hours on {args.assignment} (applied at the next autograde)")
+    return 0
+
+
+def cmd_override(args) -> int:
+    from .grading.adjustments import Override, set_override
+
+    set_override(_course(args).db_url, Override(args.assignment, args.student, args.notebook, args.cell,
+                                                args.score, args.reason))
+    print(f"{args.student}/{args.assignment}/{args.notebook}/{args.cell} = {args.score:g} "
+          "(kept across regrades)")
     return 0
 
 
@@ -144,9 +208,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("assignment")
     p.set_defaults(func=cmd_feedback)
 
-    p = sub.add_parser("export", help="export the gradebook as CSV")
+    p = sub.add_parser("export", help="export the gradebook as CSV (and for Canvas)")
     p.add_argument("csv", nargs="?")
+    p.add_argument("--canvas", metavar="ROSTER", help="also write reports/canvas.csv; ROSTER: CSV with "
+                   "student_id,name,canvas_id,sis_user_id,sis_login_id,section")
+    p.add_argument("--canvas-ids", metavar="CSV", help="assignment,canvas_assignment_id: update those Canvas assignments")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("report", help="instructor analytics: reports/analytics.html with plots")
+    p.add_argument("assignments", nargs="*")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("similarity", help="most similar pairs of submissions, code side by side")
+    p.add_argument("assignment")
+    p.add_argument("--top", type=int, default=10)
+    p.set_defaults(func=cmd_similarity)
+
+    p = sub.add_parser("due", help="set an assignment's due date (ISO, e.g. 2026-12-01T23:59+01:00)")
+    p.add_argument("assignment")
+    p.add_argument("date")
+    p.set_defaults(func=cmd_due)
+
+    p = sub.add_parser("extend", help="give a student extra hours before the late policy applies")
+    p.add_argument("student")
+    p.add_argument("assignment")
+    p.add_argument("--hours", type=float, required=True)
+    p.add_argument("--reason", default="")
+    p.set_defaults(func=cmd_extend)
+
+    p = sub.add_parser("override", help="set one cell's score for one student (survives regrades)")
+    p.add_argument("student")
+    p.add_argument("assignment")
+    p.add_argument("notebook")
+    p.add_argument("cell", help="the graded cell's grade_id")
+    p.add_argument("score", type=float)
+    p.add_argument("--reason", required=True, help="shown to the student")
+    p.set_defaults(func=cmd_override)
 
     p = sub.add_parser("verify", help="check an assignment's tests against reference, stub and wrong answers")
     p.add_argument("assignments", nargs="*")

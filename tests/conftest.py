@@ -28,7 +28,7 @@ class Verified:
 
     def __call__(self, assignment: str) -> dict[str, Variant]:
         if assignment not in self._cache:
-            variants = verify_assignment(self.course, assignment, progress=False)
+            variants = verify_assignment(self.course, assignment, progress=False, feedback=True)
             self._cache[assignment] = {v.student: v for v in variants}
         return self._cache[assignment]
 
@@ -84,3 +84,7 @@ def grade_smoke_variants(course: Course, answers: dict[str, str | None], config:
     outcomes = {o.student: o for o in autograde(course, "smoke", workers=2, progress=False)}
     return {s: (outcomes[s], {c.grade_id: c.score for c in cell_scores(course, "smoke", s) if not c.manual})
             for s in answers}
+
+
+# The hub tests share one embedded JupyterHub per session (tests/hub_fixtures.py).
+from hub_fixtures import embedded_hub, hub_clients, released_assignment  # noqa: E402,F401

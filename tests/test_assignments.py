@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
 
@@ -116,3 +117,20 @@ def test_check_output_never_shows_hidden_source(verified, notebook):
         for cell in v.cells:
             leaked = [line for line in hidden if line in cell.output]
             assert not leaked, f"{name}/{cell.grade_id} output shows hidden test source: {leaked[:2]}"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=NB_IDS)
+def test_feedback_never_shows_hidden_source(verified, notebook):
+    """What students read after grading: every check's message, never a hidden test's code
+    (nbgrader's own feedback prints it: jupyter/nbgrader#917, #1363)."""
+    hidden = _hidden_lines(notebook)
+    for name, v in verified(notebook.parent.name).items():
+        if not name.startswith(notebook.stem + "--"):
+            continue
+        assert v.feedback, f"{name}: no feedback file"
+        assert "BEGIN HIDDEN TESTS" not in v.feedback
+        leaked = [line for line in hidden if html.escape(line, quote=False) in v.feedback or line in v.feedback]
+        assert not leaked, f"{name}: feedback shows hidden test source: {leaked[:2]}"
+        if v.wrong_answer is not None:  # the summary table names what failed, with its message
+            assert "Your results" in v.feedback
+            assert all(f in v.feedback or html.escape(f) in v.feedback for f in v.wrong_answer.says), name

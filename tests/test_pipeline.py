@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 
+import pytest
+
 import nbformat
 
 from graders.cli import main
@@ -19,11 +21,13 @@ def test_demo_loop_end_to_end(mini_course, capsys):
     assert set(rows) == set(DEMO_STUDENTS)
     # alice: the reference earns all 5 automatic points; the free answer waits for a TA
     assert (rows["alice"].score, rows["alice"].status) == (5.0, "needs manual grading")
-    # bob: the first wrong answer (3 * x) costs the 2 points of its cell only
-    assert rows["bob"].score == 3.0
+    # bob: the first wrong answer (3 * x) costs the 2 points of its cell only; then 30 hours
+    # late = 2 started days at 10 % a day: 3 - 0.6
+    assert rows["bob"].late_penalty == pytest.approx(0.6) and rows["bob"].score == pytest.approx(2.4)
     assert rows["carol"].score == 0.0 and rows["carol"].status == "graded"
-    # dave's first answer raises: that cell's tests fail, the threshold cell keeps its 3 points
-    assert rows["dave"].score == 3.0
+    # dave's first answer raises: that cell's tests fail, the threshold cell keeps its 3 points;
+    # he is as late as bob but has a 48-hour extension: no penalty
+    assert rows["dave"].score == 3.0 and rows["dave"].late_penalty == 0
     # erin's notebook is not JSON: no score at all, and the reason, never a silent 0
     assert rows["erin"].status == "failed" and rows["erin"].score is None
     assert "NotJSONError" in rows["erin"].message and "resubmit" in rows["erin"].message
@@ -43,6 +47,17 @@ def test_demo_loop_end_to_end(mini_course, capsys):
     assert "expected 6, got 9" in html
     # the hidden test ran (its failure is reported) but its source is not in the feedback
     assert "test_double_array" in html and "secret_value" not in html and "HIDDEN TESTS" not in html
+    # the summary at the top: per-cell table and chart, the late penalty
+    assert "Your results" in html and "Late submission penalty" in html and "data:image/png;base64" in html
+    # the other outputs of the loop
+    names = sorted(p.name for p in result.reports)
+    assert names == ["analytics.html", "canvas.csv", "similarity-smoke.html"]
+    with open(mini_course.root / "reports" / "canvas.csv") as fh:
+        canvas = list(csv.reader(fh))
+    assert canvas[0][:5] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+    assert canvas[1][0].strip() == "Points Possible" and canvas[1][5] == "6"
+    by_name = {row[0]: row for row in canvas[2:]}
+    assert by_name["Bob, Demo"][5] == "2.4" and by_name["Erin, Demo"][5] == ""  # not graded: blank, not 0
 
 
 def test_resume_skips_graded_submissions(mini_course):

@@ -15,6 +15,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+from .adjustments import apply_overrides
 from .course import Course
 from .inspect import inspect_submission
 from .status import FAILED, FLAGGED, GRADED, GradingStatus, load, record
@@ -75,6 +76,8 @@ def _grade_one(root: str, assignment: str, student: str) -> GradingStatus:
         if ok:
             incidents = _incidents(course, assignment, student)
             notes += incidents
+            if apply_overrides(course.db_url, assignment, student):  # they survive every regrade
+                notes.append("instructor overrides applied")
             flagged = flagged or any("tampering" in i for i in incidents)
     except Exception as exc:  # a grader bug must not take the batch down
         ok, why = False, f"{type(exc).__name__}: {exc}"

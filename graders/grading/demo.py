@@ -16,16 +16,17 @@ import nbformat
 
 from .autograde import grade_all
 from .course import Course
-from .gradebook import export_csv, format_table, submission_rows
+from . import analytics, similarity
+from .gradebook import export_canvas, export_csv, format_table, submission_rows
 from .release import GradingError, generate_release
 from .variants import is_solution, read, reference_submission, with_answer
 from .verify import load_wrong_answers
 
 DEMO_STUDENTS = {
     "alice": "the reference solution",
-    "bob": "typical mistakes (the first wrong answer of each notebook)",
+    "bob": "typical mistakes (the first wrong answer of each notebook), 30 hours late",
     "carol": "the released stub, untouched",
-    "dave": "code that raises in the first answer of each notebook",
+    "dave": "code that raises in the first answer of each notebook, 30 hours late with a 48-hour extension",
     "erin": "a corrupt notebook file (cannot be graded: must not look like a zero)",
 }
 
@@ -52,8 +53,12 @@ def demo_submission(course: Course, student: str, assignment: str, source: Path,
     return nbformat.writes(nb)
 
 
-def write_demo_submissions(course: Course, assignments: list[str]) -> None:
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+LATE = {"bob": dt.timedelta(hours=30), "dave": dt.timedelta(hours=30)}
+EXTENSIONS = {"dave": 48.0}
+
+
+def write_demo_submissions(course: Course, assignments: list[str], due: dt.datetime) -> None:
+    """Everyone submits a day before ``due`` (naive UTC), except the late ones."""
     for assignment in assignments:
         for student in DEMO_STUDENTS:
             folder = course.submission_dir(student, assignment)
@@ -63,7 +68,38 @@ def write_demo_submissions(course: Course, assignments: list[str]) -> None:
             for source in course.notebooks(assignment):
                 release = course.folder("release") / assignment / source.name
                 (folder / source.name).write_text(demo_submission(course, student, assignment, source, release))
-            (folder / "timestamp.txt").write_text(stamp)
+            when = due + LATE.get(student, dt.timedelta(days=-1))
+            (folder / "timestamp.txt").write_text(when.strftime("%Y-%m-%d %H:%M:%S.%f UTC"))
+
+
+def set_demo_policy(course: Course, assignments: list[str], due: dt.datetime) -> None:
+    """Due dates in the gradebook and the demo's extensions (the late policy is nbgrader_config.py's)."""
+    from nbgrader.api import Gradebook
+
+    from .adjustments import grant_extension
+
+    with Gradebook(course.db_url) as gb:
+        for name in assignments:
+            gb.update_or_create_assignment(name, duedate=due)
+    for assignment in assignments:
+        for student, hours in EXTENSIONS.items():
+            grant_extension(course.db_url, assignment, student, hours, "demo: a documented illness")
+
+
+def write_demo_roster(path: Path) -> Path:
+    """What an LMS export gives: our student ids mapped to Canvas ids (made up for the demo)."""
+    import csv
+
+    from .gradebook import ROSTER_COLUMNS
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(ROSTER_COLUMNS)
+        for i, student in enumerate(DEMO_STUDENTS):
+            writer.writerow([student, f"{student.capitalize()}, Demo", 90001 + i, f"S{1000 + i}",
+                             f"{student}@example.edu", "Demo section"])
+    return path
 
 
 @dataclass
@@ -73,6 +109,7 @@ class DemoResult:
     feedback: Path
     failed: int
     seconds: dict = field(default_factory=dict)  # phase -> wall time
+    reports: list = field(default_factory=list)  # the other files written: Canvas CSV, analytics, similarity
 
 
 def run_demo(course: Course, assignments: list[str] | None = None, workers: int | None = None,
@@ -87,23 +124,31 @@ def run_demo(course: Course, assignments: list[str] | None = None, workers: int 
         seconds[phase] = now - clock
         clock = now
 
-    say(f"1/5 release: generating release/ for {len(names)} assignments with nbgrader")
+    say(f"1/6 release: generating release/ for {len(names)} assignments with nbgrader")
     generate_release(course, names)
+    due = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0) + dt.timedelta(days=7)
+    set_demo_policy(course, names, due)
     lap("release")
-    say(f"2/5 submissions: {', '.join(f'{s} ({d})' for s, d in DEMO_STUDENTS.items())}")
-    write_demo_submissions(course, names)
+    say(f"2/6 submissions: {', '.join(f'{s} ({d})' for s, d in DEMO_STUDENTS.items())}")
+    write_demo_submissions(course, names, due)
     lap("submissions")
-    say("3/5 autograde")
+    say("3/6 autograde")
     failed = sum(not o.graded for o in grade_all(course, names, workers=workers, progress=progress))
     lap("autograde")
-    say("4/5 feedback")
+    say("4/6 feedback")
     for name in names:
         result = course.api.generate_feedback(name, force=True)
         if not result["success"]:
             raise GradingError(f"nbgrader generate_feedback {name} failed:\n{result.get('log', '')}\n{result.get('error', '')}")
     lap("feedback")
-    say("5/5 gradebook")
-    csv_path = export_csv(course, course.root / "reports" / "grades.csv", names)
+    say("5/6 gradebook: CSV and Canvas exports")
+    reports_dir = course.root / "reports"
+    csv_path = export_csv(course, reports_dir / "grades.csv", names)
+    reports = [export_canvas(course, write_demo_roster(reports_dir / "demo-roster.csv"), reports_dir / "canvas.csv", names)]
     table = format_table(submission_rows(course, names))
     lap("gradebook")
-    return DemoResult(table, csv_path, course.folder("feedback"), failed, seconds)
+    say("6/6 reports: analytics and similarity")
+    reports.append(analytics.write_report(course, names))
+    reports += [similarity.write_report(course, name)[0] for name in names]
+    lap("reports")
+    return DemoResult(table, csv_path, course.folder("feedback"), failed, seconds, reports)

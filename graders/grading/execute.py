@@ -66,7 +66,8 @@ class SandboxedExecute(Execute):
         return km
 
     def preprocess(self, nb, resources=None, km=None):
-        self._deadline = time.monotonic() + self.submission_timeout
+        started = time.monotonic()
+        self._deadline = started + self.submission_timeout
         self._replay: list[str] = []
         self._incidents: list[dict] = []
         self._pristine: dict | None = None
@@ -78,7 +79,8 @@ class SandboxedExecute(Execute):
         finally:
             # kept in the autograded notebook: the grading report and feedback read it there
             nb.metadata["graders"] = {"incidents": list(self._incidents),
-                                      "sandbox": self._sandbox_description}
+                                      "sandbox": self._sandbox_description,
+                                      "seconds": round(time.monotonic() - started, 2)}
         return nb, resources
 
     def _timeout_for(self, cell) -> int:

@@ -29,9 +29,11 @@ class SubmissionRow:
     student: str
     assignment: str
     status: str  # graded | needs manual grading | flagged | failed | not submitted
-    score: Optional[float]
+    score: Optional[float]  # after the late penalty
     max_score: float
     message: str = ""
+    late_penalty: float = 0.0
+    hours_late: float = 0.0
 
 
 def cell_scores(course: Course, assignment: str, student: str) -> list[CellScore]:
@@ -96,7 +98,10 @@ def submission_rows(course: Course, assignments: list[str] | None = None) -> lis
                     message = status.message if status is not None else ""
                     if status is not None and status.status == "flagged":
                         state = "flagged"
-                    rows.append(SubmissionRow(student, assignment, state, sub.score, max_score, message))
+                    penalty = sub.late_submission_penalty or 0.0
+                    hours_late = (sub.total_seconds_late or 0.0) / 3600
+                    rows.append(SubmissionRow(student, assignment, state, sub.score - penalty, max_score, message,
+                                              penalty, round(hours_late, 2)))
     return rows
 
 
@@ -111,6 +116,7 @@ def export_csv(course: Course, path: Path, assignments: list[str] | None = None)
             data = asdict(row)
             data["score"] = "" if row.score is None else f"{row.score:g}"
             data["max_score"] = f"{row.max_score:g}"
+            data["late_penalty"] = f"{row.late_penalty:g}"
             writer.writerow(data)
     return path
 
@@ -126,7 +132,7 @@ def format_table(rows: list[SubmissionRow]) -> str:
             return "—"
         if r.status == "failed":
             return "NOT GRADED"
-        text = f"{r.score:g}/{r.max_score:g}"
+        text = f"{r.score:g}/{r.max_score:g}" + (" late" if r.late_penalty else "")
         return text + {"needs manual grading": " +TA", "flagged": " FLAGGED"}.get(r.status, "")
 
     width = max([len("student")] + [len(s) for s in students]) + 2
@@ -143,3 +149,62 @@ def format_table(rows: list[SubmissionRow]) -> str:
     if any(r.status == "needs manual grading" for r in rows):
         lines.append("+TA: free-response answers wait for a TA in the formgrader; the score so far is shown.")
     return "\n".join(lines)
+
+
+# --- LMS export ---------------------------------------------------------------------------------
+
+ROSTER_COLUMNS = ("student_id", "name", "canvas_id", "sis_user_id", "sis_login_id", "section")
+
+
+class RosterError(ValueError):
+    pass
+
+
+def read_roster(path: Path) -> dict[str, dict[str, str]]:
+    """nbgrader student id -> the LMS identities (a CSV with ``ROSTER_COLUMNS``)."""
+    if not path.is_file():
+        raise RosterError(f"no roster at {path}: write a CSV with columns {', '.join(ROSTER_COLUMNS)} "
+                          "(Canvas: People > export, or the gradebook's own CSV export has ID and SIS columns)")
+    with open(path, newline="") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in ("student_id", "name", "canvas_id") if c not in (reader.fieldnames or [])]
+        if missing:
+            raise RosterError(f"{path}: missing column(s) {', '.join(missing)}; expected {', '.join(ROSTER_COLUMNS)}")
+        return {row["student_id"].strip(): row for row in reader if row.get("student_id", "").strip()}
+
+
+def export_canvas(course: Course, roster_path: Path, path: Path, assignments: list[str] | None = None,
+                  canvas_assignment_ids: dict[str, str] | None = None) -> Path:
+    """A CSV Canvas's gradebook imports (Grades > Import): one row per student of the roster.
+
+    Columns: Student, ID (Canvas user id), SIS User ID, SIS Login ID, Section, then one column per
+    assignment, titled ``name (canvas assignment id)`` when the id is known (Canvas then updates that
+    assignment; without it Canvas creates a new one). A "Points Possible" row follows the header.
+    Scores include the late penalty; a submission that was not graded, or not submitted, is left
+    blank (Canvas keeps what it had) - never a silent zero. Students graded here but missing from the
+    roster are an error: their grades would be dropped.
+    """
+    roster = read_roster(roster_path)
+    rows = submission_rows(course, assignments)
+    names = sorted({r.assignment for r in rows})
+    unknown = sorted({r.student for r in rows if r.score is not None} - set(roster))
+    if unknown:
+        raise RosterError(f"graded students missing from {roster_path}: {', '.join(unknown)} "
+                          "(add them with their canvas_id, or remove their submissions)")
+    ids = canvas_assignment_ids or {}
+    max_scores = {r.assignment: r.max_score for r in rows}
+    scores = {(r.student, r.assignment): r.score for r in rows}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+                        + [f"{a} ({ids[a]})" if a in ids else a for a in names])
+        writer.writerow(["    Points Possible", "", "", "", ""] + [f"{max_scores[a]:g}" for a in names])
+        for student_id, person in sorted(roster.items(), key=lambda kv: kv[1].get("name", "")):
+            cells = []
+            for a in names:
+                score = scores.get((student_id, a))
+                cells.append("" if score is None else f"{score:g}")
+            writer.writerow([person.get("name", ""), person.get("canvas_id", ""), person.get("sis_user_id", ""),
+                             person.get("sis_login_id", ""), person.get("section", "")] + cells)
+    return path

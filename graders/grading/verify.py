@@ -45,6 +45,7 @@ class Variant:
     cells: list[CellScore] = field(default_factory=list)
     status: str = ""
     message: str = ""
+    feedback: str = ""                   # the feedback HTML, when asked for
 
     def problems(self) -> list[str]:
         if self.status != "graded":
@@ -68,8 +69,9 @@ class Variant:
 
 def verify_assignment(course: Course, assignment: str, notebooks: list[str] | None = None,
                       workers: int | None = None, progress: bool = True,
-                      secret: str = "verify") -> list[Variant]:
-    """Grade the reference, the stub and every wrong answer of ``assignment``; return the variants."""
+                      secret: str = "verify", feedback: bool = False) -> list[Variant]:
+    """Grade the reference, the stub and every wrong answer of ``assignment``; return the variants
+    (with each one's feedback HTML when ``feedback``: what students would read)."""
     with scratch_copy(course, secret, [assignment], notebooks) as work:
         generate_release(work, [assignment])
         variants = _write_variants(course.root, work, assignment)
@@ -78,6 +80,11 @@ def verify_assignment(course: Course, assignment: str, notebooks: list[str] | No
             v.status, v.message = statuses[v.student].status, statuses[v.student].message
             if v.status == "graded":
                 v.cells = cell_scores(work, assignment, v.student)
+        if feedback:
+            work.api.generate_feedback(assignment, force=True)
+            for v in variants:
+                html = work.folder("feedback") / v.student / assignment / f"{Path(v.notebook).stem}.html"
+                v.feedback = html.read_text() if html.is_file() else ""
     return variants
 
 

@@ -1,0 +1,174 @@
+"""The embedded hub: JupyterHub on this machine, local processes for servers, demo accounts.
+
+``graders hub`` starts it on http://127.0.0.1:8000 with the course of the current folder:
+``instructor`` (every nbgrader power), ``ta`` (grades), students ``alice``, ``bob``, ``carol``,
+all with the password it prints. No Docker: the same configuration as the Docker and Kubernetes
+tiers (graders.hub.config), with JupyterHub's SimpleLocalProcessSpawner.
+
+JupyterHub's proxy, configurable-http-proxy, comes from npm: found on PATH, or installed once
+(``npm install configurable-http-proxy@5.3.0``) into a cache folder.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from .client import HubClient
+from .settings import EXCHANGE_ENV, ROSTER_ENV, STATE_ENV, write_roster
+
+PROXY_PACKAGE = "configurable-http-proxy"
+PROXY_VERSION = "5.3.0"
+HUB_CONFIG = Path(__file__).with_name("jupyterhub_config.py")
+DEMO_TEAM = {"instructors": ["instructor"], "tas": ["ta"], "students": ["alice", "bob", "carol"]}
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "graders"
+
+
+def find_proxy(install: bool = True) -> Path:
+    """configurable-http-proxy: on PATH, in the cache, or installed there with npm."""
+    on_path = shutil.which(PROXY_PACKAGE)
+    if on_path:
+        return Path(on_path)
+    prefix = cache_dir() / f"{PROXY_PACKAGE}-{PROXY_VERSION}"
+    cached = prefix / "node_modules" / ".bin" / PROXY_PACKAGE
+    if cached.exists():
+        return cached
+    if not install:
+        raise FileNotFoundError(f"{PROXY_PACKAGE} is not installed (not on PATH, not in {prefix})")
+    if not (shutil.which("npm") and shutil.which("node")):
+        raise FileNotFoundError(f"JupyterHub's proxy needs Node.js: apt-get install nodejs npm (then it installs "
+                                f"{PROXY_PACKAGE}@{PROXY_VERSION} from npm), or npm install -g {PROXY_PACKAGE}")
+    prefix.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error", "--prefix", str(prefix),
+                    f"{PROXY_PACKAGE}@{PROXY_VERSION}"], check=True, stdout=subprocess.DEVNULL)
+    return cached
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class EmbeddedHub:
+    """A JupyterHub process serving ``course_root``; ``start()``/``stop()`` or a ``with`` block."""
+
+    course_root: Path
+    state_dir: Path
+    port: int = 8000
+    ip: str = "127.0.0.1"
+    password: str = field(default_factory=lambda: secrets.token_urlsafe(9))
+    team: dict = field(default_factory=lambda: dict(DEMO_TEAM))
+    internal_ports: bool = False          # free ports for the hub API, proxy API, services (tests)
+    extra_env: dict = field(default_factory=dict)   # a value of None removes the variable
+    ops_token: str = field(default_factory=lambda: secrets.token_hex(32))
+    process: subprocess.Popen | None = None
+    log_path: Path | None = None
+    started_in_s: float | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.ip}:{self.port}"
+
+    @property
+    def exchange(self) -> Path:
+        return self.state_dir / "exchange"
+
+    def ops(self) -> HubClient:
+        """A client with the hub's operations token (create users, tokens, start servers)."""
+        return HubClient(self.url, self.ops_token)
+
+    def environment(self) -> dict:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.exchange.mkdir(parents=True, exist_ok=True)
+        self.exchange.chmod(0o777)        # nbgrader: every user writes their submissions here
+        roster = write_roster(self.state_dir / "roster.yaml",
+                              [{"root": str(Path(self.course_root).resolve()), **self.team}])
+        proxy = find_proxy()
+        env = {**os.environ,
+               "PATH": os.pathsep.join([str(proxy.parent), str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+               ROSTER_ENV: str(roster), STATE_ENV: str(self.state_dir), EXCHANGE_ENV: str(self.exchange),
+               "GRADERS_HUB_BIND_URL": f"http://{self.ip}:{self.port}",
+               "GRADERS_HUB_PASSWORD": self.password,
+               "GRADERS_HUB_OPS_TOKEN": self.ops_token,
+               **self.extra_env}
+        if self.internal_ports:
+            env.update({"GRADERS_HUB_API_URL": f"http://127.0.0.1:{free_port()}",
+                        "GRADERS_HUB_PROXY_API_URL": f"http://127.0.0.1:{free_port()}",
+                        "GRADERS_HUB_SERVICE_PORT": str(free_port())})
+        env.pop("JUPYTERHUB_API_TOKEN", None)   # not inside another hub's server
+        return {key: value for key, value in env.items() if value is not None}
+
+    def start(self, timeout: float = 120.0, log_to_file: bool = True) -> "EmbeddedHub":
+        env = self.environment()
+        self.log_path = self.state_dir / "jupyterhub.log" if log_to_file else None
+        log = open(self.log_path, "ab") if self.log_path else None
+        began = time.monotonic()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG)], cwd=self.state_dir, env=env,
+            stdout=log, stderr=subprocess.STDOUT if log else None, start_new_session=True)
+        try:
+            self.wait_until_up(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        self.started_in_s = time.monotonic() - began
+        return self
+
+    def wait_until_up(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"JupyterHub exited with {self.process.returncode}: see {self.log_path}")
+            try:
+                if requests.get(f"{self.url}/hub/api", timeout=2).ok and self._services_up():
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.25)
+        raise TimeoutError(f"JupyterHub did not answer on {self.url} within {timeout:.0f} s: see {self.log_path}")
+
+    def _services_up(self) -> bool:
+        services = self.ops().api("GET", "/services")
+        return all(requests.get(f"{self.url}/services/{name}/api/status", timeout=2, allow_redirects=False)
+                   .status_code in (200, 302, 403) for name, s in services.items() if s.get("command")
+                   and name != "idle-culler" and s.get("url"))
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop the hub; it stops the users' servers and its services first (JupyterHub's cleanup)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def __enter__(self) -> "EmbeddedHub":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def banner(self) -> str:
+        people = ", ".join(f"{name} ({role[:-1] if role.endswith('s') else role})"
+                           for role, names in self.team.items() for name in names)
+        return (f"JupyterHub is up at {self.url} (started in {self.started_in_s:.1f} s)\n"
+                f"  accounts: {people}\n  password: {self.password}\n"
+                f"  course:   {Path(self.course_root).resolve()}  formgrader: {self.url}/services/<course id>/\n"
+                f"  state:    {self.state_dir} (hub database, exchange, homes, log)\nCtrl-C stops it.")

@@ -1,0 +1,12 @@
+"""The formgrader service of a course (graders.hub.config.formgrader_service).
+
+- The lab shows the formgrader in an iframe. Since JupyterHub 4.1 every server sends
+  `frame-ancestors 'none'` and the iframe stays blank (nbgrader#1870). This service, and only
+  it, allows being framed by its own origin again; students' servers keep JupyterHub's default.
+- The TA guard: members of the course's instructors group have all of nbgrader's powers; every
+  other grader (TAs) may read, grade and comment, but not change assignments, points, releases.
+"""
+
+c = get_config()  # noqa: F821
+c.ServerApp.tornado_settings = {"headers": {"Content-Security-Policy": "frame-ancestors 'self'"}}
+c.ServerApp.jpserver_extensions.update({"graders.hub.ta_guard": True})

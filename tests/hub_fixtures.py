@@ -1,0 +1,59 @@
+"""One embedded JupyterHub for the whole test session (tests/conftest.py imports these fixtures).
+
+It serves a copy of the mini course (assignment ``smoke``: two autograded cells and a
+free-response cell) with ``instructor``, ``ta`` and students ``alice``, ``bob``, ``carol``; it
+listens on free ports of 127.0.0.1 and keeps its state in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+COURSE = "dl-pytorch"
+ASSIGNMENT = "smoke"
+TEAM = {"instructors": ["instructor"], "tas": ["ta"], "students": ["alice", "bob", "carol"]}
+FORMGRADER_API = f"/services/{COURSE}/formgrader/api"
+
+
+@pytest.fixture(scope="session")
+def embedded_hub(tmp_path_factory):
+    from graders.hub.embedded import EmbeddedHub, find_proxy, free_port
+
+    try:
+        find_proxy()
+    except (FileNotFoundError, OSError) as exc:
+        pytest.skip(f"no JupyterHub proxy: {exc}")
+    root = tmp_path_factory.mktemp("hub")
+    course = root / "course"
+    shutil.copytree(REPO / "tests" / "fixtures" / "mini_course", course)
+    shutil.copy(REPO / "nbgrader_config.py", course / "nbgrader_config.py")
+    hub = EmbeddedHub(course, root / "state", port=free_port(), team=TEAM, internal_ports=True,
+                      extra_env={"GRADERS_SECRET": "hub-tests", "GRADERS_DB_URL": None})
+    hub.start(timeout=180)
+    print(f"\nembedded hub up in {hub.started_in_s:.1f} s at {hub.url}")
+    try:
+        yield hub
+    finally:
+        hub.stop()
+
+
+@pytest.fixture(scope="session")
+def hub_clients(embedded_hub):
+    """REST clients holding a token of each demo account (and the hub's operations token)."""
+    ops = embedded_hub.ops()
+    names = [name for names in TEAM.values() for name in names]
+    return {"ops": ops, **{name: ops.as_user(name) for name in names}}
+
+
+@pytest.fixture(scope="session")
+def released_assignment(hub_clients) -> str:
+    """The instructor generates and releases ``smoke`` through the formgrader service."""
+    instructor = hub_clients["instructor"]
+    for step in ("assign", "release"):
+        result = instructor.request("POST", f"{FORMGRADER_API}/assignment/{ASSIGNMENT}/{step}").json()
+        assert result["success"], result
+    return ASSIGNMENT
