@@ -44,6 +44,7 @@ class CheckResult:
     message: str = ""
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    metrics: list[tuple[str, float, bool]] = field(default_factory=list)  # leaderboard entries
 
     @property
     def passed(self) -> bool:
@@ -92,6 +93,22 @@ def award(fraction: float, note: str = "") -> None:
     _current.credit = min(_current.credit, fraction)
     if note:
         _current.notes.append(note)
+
+
+LEADERBOARD_MARK = "📊 leaderboard"
+
+
+def leaderboard(metric: str, value: float, higher_is_better: bool = True) -> None:
+    """Report a score for the course leaderboard from inside a (hidden) check.
+
+    ``run_tests`` prints it as the last line before the cell's score, after every line student
+    code could print, and the leaderboard (``graders.grading.leaderboard``) reads it from there.
+    """
+    value = float(value)
+    if _current is None:  # a student trying things out: just show it
+        print(f"{LEADERBOARD_MARK} {metric} = {value:.6g}")
+        return
+    _current.metrics.append((str(metric), value, bool(higher_is_better)))
 
 
 # ---------------------------------------------------------------- assertion rewriting
@@ -293,6 +310,9 @@ def format_report(results: list[CheckResult], points: float, score: float) -> st
         if detail and not r.passed:
             line += f": {detail}"
         lines.append(line)
+    for r in results:
+        for metric, value, higher in r.metrics:
+            lines.append(f"{LEADERBOARD_MARK} {metric} = {value:.6g} ({'higher' if higher else 'lower'} is better)")
     lines.append(f"Score: {score:g} / {points:g}")
     return "\n".join(lines)
 

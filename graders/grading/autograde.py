@@ -182,6 +182,11 @@ def grade_submissions(course: Course, todo: list[tuple[str, str]], workers: int 
         for future in as_completed(futures):
             outcomes.append(_finish(course, future.result(), bar))
     bar.close()
+    from .leaderboard import has_leaderboard, write_leaderboard
+
+    for assignment in sorted({a for a, _ in todo}):
+        if has_leaderboard(course, assignment):  # the project's ranking follows every grading run
+            write_leaderboard(course, assignment)
     return sorted(outcomes, key=lambda o: (o.assignment, o.student))
 
 
