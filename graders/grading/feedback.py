@@ -22,7 +22,8 @@ from traitlets import Bool
 
 from .variants import grade_id
 
-CHECK_LINE = re.compile(r"^([✔✘◐]) (\S+)(.*)$")
+PAD = "style='padding:2px 12px 2px 0;vertical-align:top;text-align:left'"
+CHECK_LINE = re.compile(r"^([✔✘◐]) ([^\s:]+):?(.*)$")
 
 
 def cell_text(cell) -> str:
@@ -43,7 +44,7 @@ def check_lines(text: str) -> list[tuple[str, str, str]]:
     for line in text.splitlines():
         m = CHECK_LINE.match(line.strip())
         if m:
-            found.append((m.group(1), m.group(2), m.group(3).lstrip(": ").strip()))
+            found.append((m.group(1), m.group(2), m.group(3).strip()))
     return found
 
 
@@ -70,6 +71,20 @@ def score_chart(rows: list[tuple[str, float | None, float]]) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
+def _waiting_for_ta(info: dict) -> set[str]:
+    """grade_ids of this notebook that still need a person (nbgrader shows them as 0 points)."""
+    if not info.get("db_url"):
+        return set()
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(info["db_url"]) as gb:
+        try:
+            nb = gb.find_submission_notebook(info["notebook"], info["assignment"], info["student"])
+        except MissingEntry:
+            return set()
+        return {g.name for g in nb.grades if g.needs_manual_grade}
+
+
 class FeedbackSummary(Preprocessor):
     """Insert the per-cell summary (after ``GetGrades``, before ``ClearHiddenTests`` is fine)."""
 
@@ -90,11 +105,12 @@ class FeedbackSummary(Preprocessor):
 
             overridden = {(o.notebook, o.cell): o.reason
                           for o in overrides(info["db_url"], info.get("assignment"), info.get("student"))}
+        pending = _waiting_for_ta(info)
         rows, table = [], []
         for cell in graded:
             meta = cell.metadata.nbgrader
             name, score, points = grade_id(cell), meta.get("score"), float(meta.get("points", 0) or 0)
-            waiting = cell.cell_type == "markdown" and score is None
+            waiting = cell.cell_type == "markdown" and (score is None or name in pending)
             rows.append((name, score, points))
             notes = []
             if cell.cell_type == "code":
@@ -110,9 +126,9 @@ class FeedbackSummary(Preprocessor):
                 notes.append(f"score set by an instructor: {overridden[info.get('notebook'), name]}")
             elif meta.get("comment"):
                 notes.append(f"💬 TA: {meta['comment']}")
-            shown = "—" if score is None else f"{score:g}"
-            table.append(f"<tr><td><code>{html.escape(name)}</code></td><td>{shown} / {points:g}</td>"
-                         f"<td>{'<br>'.join(html.escape(n) for n in notes) or '✔ all checks passed'}</td></tr>")
+            shown = "—" if score is None or waiting else f"{score:g}"
+            table.append(f"<tr><td {PAD}><code>{html.escape(name)}</code></td><td {PAD}>{shown} / {points:g}</td>"
+                         f"<td {PAD}>{'<br>'.join(html.escape(n) for n in notes) or '✔ all checks passed'}</td></tr>")
 
         total, max_total = info.get("score"), info.get("max_score")
         penalty = info.get("late_penalty") or 0
@@ -125,7 +141,7 @@ class FeedbackSummary(Preprocessor):
         lines.append("Each graded cell below repeats its checks' messages (expected vs got) in its output; "
                      "this table lists what did not pass.")
         lines.append(f'<img alt="score per graded cell" src="data:image/png;base64,{score_chart(rows)}"/>')
-        lines.append("<table><tr><th>graded cell</th><th>score</th><th>what to look at</th></tr>"
+        lines.append(f"<table><tr><th {PAD}>graded cell</th><th {PAD}>score</th><th {PAD}>what to look at</th></tr>"
                      + "".join(table) + "</table>")
         summary = new_markdown_cell("\n\n".join(lines))
         summary.metadata["graders"] = {"feedback_summary": True}
