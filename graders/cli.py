@@ -140,7 +140,8 @@ def cmd_verify(args) -> int:
     course = _course(args)
     failures = 0
     for name in args.assignments or course.assignments():
-        variants = verify_assignment(course, name, args.notebook or None, workers=args.workers, progress=not args.quiet)
+        variants = verify_assignment(course, name, args.notebook or None, workers=args.workers,
+                                     progress=not args.quiet, bundle=args.bundle)
         print(f"== {name}")
         print(format_report(variants))
         failures += sum(bool(v.problems()) for v in variants)
@@ -248,6 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("verify", help="check an assignment's tests against reference, stub and wrong answers")
     p.add_argument("assignments", nargs="*")
     p.add_argument("--notebook", action="append", help="only this notebook (repeatable)")
+    p.add_argument("--bundle", action="store_true", help="grade independent wrong answers together (faster; "
+                   "a bundle that does not add up is regraded one by one)")
     workers(p)
     p.set_defaults(func=cmd_verify)
 

@@ -28,8 +28,8 @@ class Verified:
 
     def __call__(self, assignment: str) -> dict[str, Variant]:
         if assignment not in self._cache:
-            variants = verify_assignment(self.course, assignment, progress=False, feedback=True)
-            self._cache[assignment] = {v.student: v for v in variants}
+            variants = verify_assignment(self.course, assignment, progress=False, feedback=True, bundle=True)
+            self._cache[assignment] = {v.name: v for v in variants}
         return self._cache[assignment]
 
 
