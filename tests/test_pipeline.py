@@ -137,3 +137,26 @@ def test_calibrate_reports_the_metrics_of_the_reference(mini_course):
     assert metrics == {"quality()": [1.0, 1.0]}
     report = format_calibration(metrics, margin=0.05)
     assert "quality()" in report and "0.9500" in report
+
+
+def test_bundled_wrong_answers_that_interact_are_regraded_one_by_one(mini_course):
+    from graders.grading.verify import bundles, load_wrong_answers, verify_assignment
+
+    wrong_file = mini_course.root / "tests" / "wrong_answers" / "smoke" / "smoke.py"
+    wrong_file.write_text('''from graders.grading.variants import WrongAnswer
+
+WRONG_ANSWERS = [
+    WrongAnswer(name="triples", cell="double", code="def double(x):\\n    return 3 * x\\n",
+                loses={"test-double": 2.0}),
+    # alone: quality() = 0.7, half the ramp; beside "triples" it would be 0.5: the two interact
+    WrongAnswer(name="leans-on-double", cell="score", code="def quality():\\n    return 1.1 - 0.2 * double(1)\\n",
+                loses={"test-score": 1.5}, says=("got 0.7",)),
+]
+''')
+    wrong = load_wrong_answers(mini_course.root, "smoke", "smoke.ipynb")
+    assert [[w.name for w in g] for g in bundles(wrong)] == [["triples", "leans-on-double"]]
+    variants = {v.name: v for v in verify_assignment(mini_course, "smoke", workers=2, progress=False, bundle=True)}
+    for name in ("smoke--triples", "smoke--leans-on-double"):
+        v = variants[name]
+        assert v.student == name, "the bundle did not add up, so each mistake must be graded alone"
+        assert not v.problems(), v.problems()
