@@ -205,3 +205,24 @@ class TestData:
     def test_to_tensors_dtypes(self):
         X, y = data.to_tensors(np.zeros((2, 3)), np.array([0, 1]))
         assert X.dtype == torch.float32 and y.dtype == torch.int64
+
+
+def test_matches_reference_can_call_the_student_first():
+    import torch
+
+    from graders.checks import expect_matches_reference
+
+    calls = []
+
+    def student(x):
+        calls.append("student")
+        return x * 2
+
+    def reference(x):
+        calls.append("reference")
+        return x * 2
+
+    expect_matches_reference("double", student, reference, lambda g: (torch.randn(3, generator=g),),
+                             trials=1, student_first=True)
+    expect_matches_reference("double", student, reference, lambda g: (torch.randn(3, generator=g),), trials=1)
+    assert calls == ["student", "reference", "reference", "student"]
