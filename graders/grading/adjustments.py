@@ -18,10 +18,12 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 
-from sqlalchemy import Column, DateTime, Float, MetaData, String, Table, Text, create_engine, delete, select
+from sqlalchemy import Column, DateTime, Float, MetaData, String, Table, Text, delete, select
 from traitlets import Float as FloatTrait
 
 from nbgrader.plugins import LateSubmissionPlugin
+
+from .status import engine_with_tables
 
 metadata = MetaData()
 extensions_table = Table(
@@ -59,9 +61,7 @@ def _now() -> dt.datetime:
 
 
 def _engine(db_url: str):
-    engine = create_engine(db_url)
-    metadata.create_all(engine)
-    return engine
+    return engine_with_tables(db_url, metadata)
 
 
 def grant_extension(db_url: str, assignment: str, student: str, hours: float, reason: str = "") -> None:

@@ -8,9 +8,11 @@ what happened so exports and reports can say "not graded: <why>" instead of a si
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass
 
 from sqlalchemy import Column, DateTime, Float, MetaData, String, Table, Text, create_engine, delete, select
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 GRADED, FLAGGED, FAILED = "graded", "flagged", "failed"  # flagged: graded, but look at it
 
@@ -40,10 +42,29 @@ class GradingStatus:
         return self.status in (GRADED, FLAGGED)
 
 
-def _engine(db_url: str):
+_ready: set[tuple[str, int]] = set()
+
+
+def engine_with_tables(db_url: str, tables: MetaData):
+    """An engine on ``db_url`` whose ``tables`` exist. Parallel graders may race to create them:
+    the loser's "already exists" error is harmless, so it checks again instead of failing."""
     engine = create_engine(db_url)
-    metadata.create_all(engine)
+    key = (db_url, id(tables))
+    if key not in _ready:
+        for attempt in range(5):
+            try:
+                tables.create_all(engine)
+                break
+            except (OperationalError, ProgrammingError, IntegrityError):
+                if attempt == 4:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+        _ready.add(key)
     return engine
+
+
+def _engine(db_url: str):
+    return engine_with_tables(db_url, metadata)
 
 
 def record(db_url: str, outcome: GradingStatus) -> None:
