@@ -71,7 +71,7 @@ class Variant:
             if cell is None:
                 out.append(f"{self.name}: {gid}: expected a score of {want:g}, got no score")
                 continue
-            if abs((cell.score or 0.0) - want) > 1e-6:
+            if abs((cell.score or 0.0) - want) > 1e-4:  # nbgrader keeps 4 decimals
                 out.append(f"{self.name}: {gid}: expected {want:g}/{cell.max_score:g}, got {cell.score:g}"
                            f"\n    output: {cell.output.strip()[:600]}")
             elif want < cell.max_score and (not self.says_in or gid in self.says_in):
