@@ -30,11 +30,18 @@ def variant(verified, notebook: Path, name: str):
     return verified(notebook.parent.name)[f"{notebook.stem}--{name}"]
 
 
-def test_course_has_enough_notebooks():
-    classes = {p.parent.name[:7] for p in NOTEBOOKS}
-    assert {"class00", "class01"} <= classes, f"expected notebooks for class00 and class01, got {sorted(classes)}"
-    early = [p for p in NOTEBOOKS if p.parent.name.startswith(("class00", "class01"))]
-    assert len(early) >= 5, f"expected at least 5 graded notebooks in classes 0-1, got {len(early)}"
+COURSE_PLAN = {  # what each part of the course must hold, at least (the issues' "done when")
+    ("class00", "class01"): 5,
+    ("class02", "class03", "class04", "class05"): 7,
+    ("class06", "class07", "class08"): 5,
+}
+
+
+@pytest.mark.parametrize("classes,minimum", COURSE_PLAN.items(), ids=["-".join(k) for k in COURSE_PLAN])
+def test_course_has_enough_notebooks(classes, minimum):
+    found = [p for p in NOTEBOOKS if p.parent.name.startswith(classes)]
+    assert len(found) >= minimum, f"expected at least {minimum} graded notebooks in {classes}, got {len(found)}"
+    assert {p.parent.name[:7] for p in found} == set(classes), f"every class has an assignment: {classes}"
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=NB_IDS)
