@@ -34,6 +34,7 @@ COURSE_PLAN = {  # what each part of the course must hold, at least (the issues'
     ("class00", "class01"): 5,
     ("class02", "class03", "class04", "class05"): 7,
     ("class06", "class07", "class08"): 5,
+    ("class09", "extra_lora", "extra_gnn", "extra_diffusion", "extra_utils", "extra_causality"): 6,
 }
 
 
@@ -41,7 +42,8 @@ COURSE_PLAN = {  # what each part of the course must hold, at least (the issues'
 def test_course_has_enough_notebooks(classes, minimum):
     found = [p for p in NOTEBOOKS if p.parent.name.startswith(classes)]
     assert len(found) >= minimum, f"expected at least {minimum} graded notebooks in {classes}, got {len(found)}"
-    assert {p.parent.name[:7] for p in found} == set(classes), f"every class has an assignment: {classes}"
+    missing = [c for c in classes if not any(p.parent.name.startswith(c) for p in found)]
+    assert not missing, f"no graded notebook for {missing}"
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=NB_IDS)
