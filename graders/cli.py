@@ -12,6 +12,8 @@
     graders calibrate NOTEBOOK         metric thresholds over many secret seeds
     graders bench [ASSIGNMENT ...]     notebook times, loop total, ours vs serial nbgrader
     graders k8s-jobs ASSIGNMENT        one grading Job per submission, as YAML for kubectl
+    graders hub                        JupyterHub on this machine with demo accounts (no Docker)
+    graders hub-load [--users N]       spawn N servers at once on an embedded hub: latency percentiles
 """
 
 from __future__ import annotations
@@ -179,6 +181,47 @@ def cmd_k8s_jobs(args) -> int:
     return 0
 
 
+def _embedded_hub(args, state: Path):
+    from .hub.embedded import EmbeddedHub
+
+    course = _course(args)
+    return EmbeddedHub(course.root, state, port=args.port, ip=args.ip,
+                       **({"password": args.password} if getattr(args, "password", None) else {}))
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def cmd_hub(args) -> int:
+    import signal
+
+    hub = _embedded_hub(args, Path(args.state) if args.state else _course(args).root / ".hub")
+    signal.signal(signal.SIGTERM, _interrupt)      # stop the hub and its servers on SIGTERM too
+    hub.start()
+    print(hub.banner())
+    print(f"  log:      {hub.log_path}")
+    try:
+        return hub.process.wait()                  # the hub stopped by itself: its exit status
+    except KeyboardInterrupt:
+        print("\nstopping JupyterHub and the servers it started ...")
+        return 0
+    finally:
+        hub.stop()
+
+
+def cmd_hub_load(args) -> int:
+    import tempfile
+
+    from .hub.load import spawn_many
+
+    with tempfile.TemporaryDirectory(prefix="graders-hub-load-") as state, _embedded_hub(args, Path(state)) as hub:
+        print(f"embedded hub up in {hub.started_in_s:.1f} s; spawning {args.users} servers at once ...", flush=True)
+        report = spawn_many(hub.ops(), args.users, timeout_s=args.timeout)
+        print(report.format())
+    return 1 if report.failures else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="graders", description=__doc__.split("\n\n")[0])
     parser.add_argument("--course", help="course folder (default: found from the current folder)")
@@ -267,6 +310,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image", help="the notebook image the kernels run in")
     p.add_argument("--gpu", action="store_true", help="grade on a GPU (nvidia.com/gpu: 1 per Job)")
     p.set_defaults(func=cmd_k8s_jobs)
+
+    def hub_address(p, port):
+        p.add_argument("--port", type=int, default=port)
+        p.add_argument("--ip", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+
+    p = sub.add_parser("hub", help="JupyterHub on this machine: demo accounts, formgrader, no Docker")
+    hub_address(p, 8000)
+    p.add_argument("--state", help="hub database, exchange, homes, log (default: COURSE/.hub)")
+    p.add_argument("--password", help="the demo accounts' password (default: a random one, printed)")
+    p.set_defaults(func=cmd_hub)
+
+    p = sub.add_parser("hub-load", help="spawn-latency percentiles: N servers at once on an embedded hub")
+    hub_address(p, 8765)
+    p.add_argument("--users", type=int, default=24)
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds a server may take to be ready")
+    p.set_defaults(func=cmd_hub_load)
 
     p = sub.add_parser("bench", help="notebook times, the loop's total, ours vs serial nbgrader")
     p.add_argument("assignments", nargs="*")

@@ -31,7 +31,7 @@ def embedded_hub(tmp_path_factory):
     course = root / "course"
     shutil.copytree(REPO / "tests" / "fixtures" / "mini_course", course)
     shutil.copy(REPO / "nbgrader_config.py", course / "nbgrader_config.py")
-    hub = EmbeddedHub(course, root / "state", port=free_port(), team=TEAM, internal_ports=True,
+    hub = EmbeddedHub(course, root / "state", port=free_port(), team=TEAM,
                       extra_env={"GRADERS_SECRET": "hub-tests", "GRADERS_DB_URL": None})
     hub.start(timeout=180)
     print(f"\nembedded hub up in {hub.started_in_s:.1f} s at {hub.url}")

@@ -13,9 +13,10 @@ from hub_fixtures import ASSIGNMENT, COURSE, FORMGRADER_API
 
 
 def student_action(client, student: str, action: str) -> list:
-    response = client.request("POST", f"/user/{student}/assignments/{action}",
-                              data={"course_id": COURSE, "assignment_id": ASSIGNMENT})
-    return response.json()
+    result = client.request("POST", f"/user/{student}/assignments/{action}",
+                            data={"course_id": COURSE, "assignment_id": ASSIGNMENT}).json()
+    assert result["success"], (action, result)
+    return result["value"]
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +49,12 @@ def test_groups_and_services_follow_nbgrader(hub_clients):
     assert "idle-culler" in services
 
 
+def test_instructors_see_their_students_and_students_see_nobody(hub_clients):
+    visible = {u["name"] for u in hub_clients["instructor"].api("GET", "/users")}
+    assert visible == {"alice", "bob", "carol", "instructor"}           # the course's nbgrader group
+    assert hub_clients["alice"].request("GET", "/hub/api/users", ok=None).status_code == 403
+
+
 def test_student_fetches_submits_and_gets_feedback(embedded_hub, graded_cycle):
     [released] = [a for a in graded_cycle["listed"]["value"] if a["assignment_id"] == ASSIGNMENT]
     assert released["status"] == "released"
@@ -55,7 +62,7 @@ def test_student_fetches_submits_and_gets_feedback(embedded_hub, graded_cycle):
     home = embedded_hub.state_dir / "home" / "alice"
     assert (home / COURSE / ASSIGNMENT / "smoke.ipynb").is_file()  # path_includes_course
     [submitted] = [a for a in graded_cycle["submitted"] if a.get("status") == "submitted"]
-    assert submitted["student_id"] == "alice"                      # the hub user, not the Unix one
+    assert submitted["student_id"] == "alice"                    # the hub user, not the Unix one
     for step, result in graded_cycle["steps"].items():
         assert result["success"], (step, result.get("error") or result.get("log"))
     assert "alice" in graded_cycle["steps"]["collect"]["log"]
@@ -69,23 +76,25 @@ def test_autograde_scored_the_unanswered_stub_zero(hub_clients, graded_cycle):
     submission = hub_clients["instructor"].request("GET", f"{FORMGRADER_API}/submission/{ASSIGNMENT}/alice").json()
     assert submission["autograded"] and submission["student"] == "alice"
     assert submission["max_code_score"] == 5.0 and submission["code_score"] == 0.0
-    assert submission["needs_manual_grade"]                        # the free-response cell
+    assert submission["max_written_score"] == 1.0                  # the free-response cell, for a grader
 
 
-def _free_response_grade(client) -> dict:
+def _free_response(client, kind: str) -> dict:
+    """alice's grade or comment (``kind``: grades, comments) of the free-response cell."""
     notebooks = client.request("GET", f"{FORMGRADER_API}/submitted_notebooks/{ASSIGNMENT}/smoke").json()
     [alice] = [n for n in notebooks if n["student"] == "alice"]
-    grades = client.request("GET", f"{FORMGRADER_API}/grades", params={"submission_id": alice["id"]}).json()
-    [why] = [g for g in grades if g["name"] == "why"]
+    found = client.request("GET", f"{FORMGRADER_API}/{kind}", params={"submission_id": alice["id"]}).json()
+    [why] = [g for g in found if g["name"] == "why"]
     return why
 
 
 def test_ta_grades_free_response_but_cannot_change_the_course(hub_clients, graded_cycle):
     ta = hub_clients["ta"]
-    why = _free_response_grade(ta)                                      # reading: allowed
+    why = _free_response(ta, "grades")                                  # reading: allowed
     graded = ta.request("PUT", f"{FORMGRADER_API}/grade/{why['id']}", json={"manual_score": 1.0})
     assert graded.status_code == 200 and graded.json()["manual_score"] == 1.0
-    commented = ta.request("PUT", f"{FORMGRADER_API}/comment/{why['id']}", json={"manual_comment": "good"})
+    comment = _free_response(ta, "comments")
+    commented = ta.request("PUT", f"{FORMGRADER_API}/comment/{comment['id']}", json={"manual_comment": "good"})
     assert commented.status_code == 200
     forbidden = {
         "release": ("POST", f"{FORMGRADER_API}/assignment/{ASSIGNMENT}/release"),
@@ -99,11 +108,13 @@ def test_ta_grades_free_response_but_cannot_change_the_course(hub_clients, grade
         "edit source (points)": ("PUT", f"/services/{COURSE}/api/contents/source/{ASSIGNMENT}/smoke.ipynb"),
         "kernel": ("POST", f"/services/{COURSE}/api/kernels"),
         "terminal": ("POST", f"/services/{COURSE}/api/terminals"),
+        "kernel websocket": ("GET", f"/services/{COURSE}/api/kernels/00000000-0000-0000-0000-000000000000/channels"),
+        "terminal websocket": ("GET", f"/services/{COURSE}/terminals/websocket/1"),
     }
     for what, (method, path) in forbidden.items():
-        response = ta.request(method, path, json={}, ok=None)
+        response = ta.request(method, path, ok=None, **({"json": {}} if method != "GET" else {}))
         assert response.status_code == 403, (what, response.status_code)
-    assert "not an instructor" in ta.request("POST", forbidden["release"][1], ok=None).text
+    assert "not one of its instructors" in ta.request("POST", forbidden["release"][1], ok=None).text
     # the instructor keeps every power on the same service
     instructor = hub_clients["instructor"]
     assert instructor.request("PUT", f"{FORMGRADER_API}/grade/{why['id']}", json={"manual_score": 0.5}).ok
@@ -130,3 +141,28 @@ def test_student_servers_run_as_their_hub_user(embedded_hub, hub_clients, graded
     assert home.is_dir()
     inbound = list((embedded_hub.exchange / COURSE / "inbound").iterdir())
     assert any(p.name.startswith("alice+smoke+") for p in inbound)
+
+
+@pytest.mark.parametrize("method,path,allowed", [
+    ("GET", "formgrader/manage_assignments", True),
+    ("GET", "formgrader/api/submissions/smoke", True),
+    ("PUT", "formgrader/api/grade/abc", True),
+    ("PUT", "formgrader/api/comment/abc", True),
+    ("POST", "formgrader/api/submitted_notebook/abc/flag", True),
+    ("POST", "formgrader/api/assignment/smoke/generate_feedback", True),
+    ("POST", "formgrader/api/assignment/smoke/alice/generate_feedback", True),
+    ("PUT", "lab/api/workspaces/default", True),
+    ("GET", "api/kernels", True),                      # JupyterLab lists them
+    ("POST", "formgrader/api/assignment/smoke/release", False),
+    ("POST", "formgrader/api/assignment/smoke/alice/release_feedback", False),
+    ("POST", "formgrader/api/submission/smoke/alice/autograde", False),
+    ("PUT", "formgrader/api/grade/abc/../../assignment/smoke", False),
+    ("PATCH", "api/contents/source/smoke/smoke.ipynb", False),
+    ("DELETE", "api/contents/release", False),
+    ("GET", "api/kernels/k1/channels", False),
+    ("GET", "terminals/websocket/1", False),
+])
+def test_ta_policy(method, path, allowed):
+    from graders.hub.ta_guard import ta_may
+
+    assert ta_may(method, path) is allowed

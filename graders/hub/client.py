@@ -61,5 +61,11 @@ class HubClient:
             time.sleep(poll)
         raise HubError(f"{name}'s server was not ready after {timeout:.0f} s: see the hub's log")
 
-    def stop_server(self, name: str) -> None:
+    def stop_server(self, name: str, wait_s: float = 60.0) -> None:
+        """Stop ``name``'s default server and wait until the hub has it stopped."""
         self.api("DELETE", f"/users/{name}/server", ok=(202, 204, 400))
+        deadline = time.monotonic() + wait_s
+        while self.api("GET", f"/users/{name}")["servers"]:
+            if time.monotonic() > deadline:
+                raise HubError(f"{name}'s server did not stop within {wait_s:.0f} s")
+            time.sleep(0.2)

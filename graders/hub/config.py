@@ -7,10 +7,10 @@
   plus ``instructors-<course>`` and ``tas-<course>``;
 - roles (JupyterHub >= 2 scopes): access to the course's formgrader service for its graders, the
   service list for its students, the admin page for its instructors (their students' servers
-  only), and what nbgrader's JupyterHub plugin asks of the hub for the services' and servers'
-  tokens;
+  only), and what nbgrader's JupyterHub plugin in a student's server asks of the hub with that
+  server's token (the user's groups, the services);
 - a formgrader per course as a hub-managed service at ``/services/<course>/``, running as the
-  course folder's owner with nbgrader's server extensions, ``frame-ancestors 'self'`` (the lab
+  hub's user in the course folder with nbgrader's server extensions, ``frame-ancestors 'self'`` (the lab
   embeds the formgrader in an iframe, blank under JupyterHub's default since 4.1: nbgrader#1870)
   and the TA guard (``graders.hub.ta_guard``: TAs grade, instructors alone change assignments);
 - the exchange, the idle culler, and the spawner of the tier:

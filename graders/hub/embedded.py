@@ -11,6 +11,7 @@ JupyterHub's proxy, configurable-http-proxy, comes from npm: found on PATH, or i
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -25,7 +26,7 @@ from pathlib import Path
 import requests
 
 from .client import HubClient
-from .settings import EXCHANGE_ENV, ROSTER_ENV, STATE_ENV, write_roster
+from .settings import EXCHANGE_ENV, ROSTER_ENV, STATE_ENV, course_id_of, write_roster
 
 PROXY_PACKAGE = "configurable-http-proxy"
 PROXY_VERSION = "5.3.0"
@@ -73,11 +74,11 @@ class EmbeddedHub:
     ip: str = "127.0.0.1"
     password: str = field(default_factory=lambda: secrets.token_urlsafe(9))
     team: dict = field(default_factory=lambda: dict(DEMO_TEAM))
-    internal_ports: bool = False          # free ports for the hub API, proxy API, services (tests)
     extra_env: dict = field(default_factory=dict)   # a value of None removes the variable
     ops_token: str = field(default_factory=lambda: secrets.token_hex(32))
+    config_file: Path = HUB_CONFIG        # another tier's configuration (the real-engine Docker test)
     process: subprocess.Popen | None = None
-    log_path: Path | None = None
+    log_path: Path | None = None          # the hub's log (its services' and the local servers' too)
     started_in_s: float | None = None
 
     @property
@@ -106,21 +107,26 @@ class EmbeddedHub:
                "GRADERS_HUB_PASSWORD": self.password,
                "GRADERS_HUB_OPS_TOKEN": self.ops_token,
                **self.extra_env}
-        if self.internal_ports:
-            env.update({"GRADERS_HUB_API_URL": f"http://127.0.0.1:{free_port()}",
-                        "GRADERS_HUB_PROXY_API_URL": f"http://127.0.0.1:{free_port()}",
-                        "GRADERS_HUB_SERVICE_PORT": str(free_port())})
+        # the hub's API, the proxy's API and the formgraders on free ports (not 8081, 8001, 10101):
+        # several hubs on one machine do not collide
+        env.update({"GRADERS_HUB_API_URL": f"http://127.0.0.1:{free_port()}",
+                    "GRADERS_HUB_PROXY_API_URL": f"http://127.0.0.1:{free_port()}",
+                    "GRADERS_HUB_SERVICE_PORT": str(free_port())})
         env.pop("JUPYTERHUB_API_TOKEN", None)   # not inside another hub's server
         return {key: value for key, value in env.items() if value is not None}
 
-    def start(self, timeout: float = 120.0, log_to_file: bool = True) -> "EmbeddedHub":
+    def start(self, timeout: float = 120.0) -> "EmbeddedHub":
         env = self.environment()
-        self.log_path = self.state_dir / "jupyterhub.log" if log_to_file else None
-        log = open(self.log_path, "ab") if self.log_path else None
+        self.log_path = self.state_dir / "jupyterhub.log"
         began = time.monotonic()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG)], cwd=self.state_dir, env=env,
-            stdout=log, stderr=subprocess.STDOUT if log else None, start_new_session=True)
+        # No terminal for the hub and what it starts: a Jupyter server with a terminal on stdin
+        # answers the hub's SIGINT with a "Shutdown this Jupyter server (y/[n])?" prompt, and the
+        # hub waits. SIGINT back to its default, in case we were started in the background.
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "jupyterhub", "-f", str(self.config_file)], cwd=self.state_dir, env=env,
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         try:
             self.wait_until_up(timeout)
         except BaseException:
@@ -143,13 +149,17 @@ class EmbeddedHub:
         raise TimeoutError(f"JupyterHub did not answer on {self.url} within {timeout:.0f} s: see {self.log_path}")
 
     def _services_up(self) -> bool:
-        services = self.ops().api("GET", "/services")
-        return all(requests.get(f"{self.url}/services/{name}/api/status", timeout=2, allow_redirects=False)
-                   .status_code in (200, 302, 403) for name, s in services.items() if s.get("command")
-                   and name != "idle-culler" and s.get("url"))
+        """Every web service the hub runs (the formgraders) answers through the proxy (503 until then)."""
+        for name, service in self.ops().api("GET", "/services").items():
+            if service.get("command") and service.get("url"):
+                status = requests.get(f"{self.url}/services/{name}/api/status", timeout=2, allow_redirects=False)
+                if status.status_code not in (200, 302, 403):
+                    return False
+        return True
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Stop the hub; it stops the users' servers and its services first (JupyterHub's cleanup)."""
+    def stop(self, timeout: float = 60.0) -> None:
+        """Stop the hub; it stops the users' servers, its services and its proxy first (JupyterHub's
+        cleanup). A hub that does not stop in time is killed, and its proxy with it."""
         if self.process is None or self.process.poll() is not None:
             return
         self.process.send_signal(signal.SIGTERM)
@@ -158,6 +168,10 @@ class EmbeddedHub:
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
+            proxy_pid = self.state_dir / "jupyterhub-proxy.pid"
+            if proxy_pid.exists():
+                with contextlib.suppress(ProcessLookupError, ValueError):
+                    os.kill(int(proxy_pid.read_text()), signal.SIGKILL)
 
     def __enter__(self) -> "EmbeddedHub":
         return self.start()
@@ -170,5 +184,6 @@ class EmbeddedHub:
                            for role, names in self.team.items() for name in names)
         return (f"JupyterHub is up at {self.url} (started in {self.started_in_s:.1f} s)\n"
                 f"  accounts: {people}\n  password: {self.password}\n"
-                f"  course:   {Path(self.course_root).resolve()}  formgrader: {self.url}/services/<course id>/\n"
+                f"  course:   {Path(self.course_root).resolve()}\n"
+                f"  formgrader: {self.url}/services/{course_id_of(Path(self.course_root))}/ (instructor, ta)\n"
                 f"  state:    {self.state_dir} (hub database, exchange, homes, log)\nCtrl-C stops it.")

@@ -12,8 +12,8 @@ of the servers still running. CPU servers get no device request and ``NVIDIA_VIS
 from __future__ import annotations
 
 import os
-import threading
 from dataclasses import dataclass, field
+from typing import Mapping
 
 from .config import IDLE_SHUTDOWN_ENV
 
@@ -22,7 +22,11 @@ HOLDER_LABEL = "org.graders.hub.server"
 
 
 class GpuUnavailable(RuntimeError):
-    """All cards are taken; the message is shown to the user on the spawn page."""
+    """All cards are taken; JupyterHub shows the message on the spawn page (``jupyterhub_message``)."""
+
+    @property
+    def jupyterhub_message(self) -> str:
+        return str(self)
 
 
 @dataclass(frozen=True)
@@ -38,53 +42,56 @@ class NotebookImages:
         return found
 
 
-def images_from_env(env: dict | None = None) -> NotebookImages:
+def images_from_env(env: Mapping[str, str] | None = None) -> NotebookImages:
     env = os.environ if env is None else env
     return NotebookImages(cpu=env.get("GRADERS_HUB_CPU_IMAGE", "dl-pytorch-notebook:2026.11-cpu"),
                           gpu=env.get("GRADERS_HUB_GPU_IMAGE", "dl-pytorch-notebook:2026.11-gpu"))
 
 
+class SharedByConfigCopies:
+    """traitlets deep-copies config values into each spawner: the hub's one pool must stay one."""
+
+    def __deepcopy__(self, memo):
+        return self
+
+
 @dataclass
-class GpuPool:
-    """Which card each running GPU server holds."""
+class GpuPool(SharedByConfigCopies):
+    """Which card each running GPU server holds (changed only on the hub's event loop)."""
 
     device_ids: tuple[str, ...]
     holders: dict[str, str] = field(default_factory=dict)      # device id -> server ("user/name")
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
-    def from_env(cls, env: dict | None = None) -> "GpuPool":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "GpuPool":
         env = os.environ if env is None else env
         return cls(tuple(d.strip() for d in env.get("GRADERS_HUB_GPUS", "").split(",") if d.strip()))
 
     def acquire(self, server: str) -> str:
         """The card of ``server``: the one it holds already, else the first free one."""
-        with self._lock:
-            for device, holder in self.holders.items():
-                if holder == server:
-                    return device
-            for device in self.device_ids:
-                if device not in self.holders:
-                    self.holders[device] = server
-                    return device
+        for device, holder in self.holders.items():
+            if holder == server:
+                return device
+        for device in self.device_ids:
+            if device not in self.holders:
+                self.holders[device] = server
+                return device
         if not self.device_ids:
             raise GpuUnavailable("this hub has no GPUs (set GRADERS_HUB_GPUS to the cards' ids): start a CPU server")
         raise GpuUnavailable(f"all {len(self.device_ids)} GPUs are in use ({', '.join(sorted(self.holders.values()))}): "
                              "start a CPU server, or try again when a GPU server stops")
 
     def release(self, server: str) -> str | None:
-        with self._lock:
-            for device, holder in list(self.holders.items()):
-                if holder == server:
-                    del self.holders[device]
-                    return device
+        for device, holder in list(self.holders.items()):
+            if holder == server:
+                del self.holders[device]
+                return device
         return None
 
     def adopt(self, device: str, server: str) -> None:
         """Record a card held by a server found running (after a hub restart)."""
-        with self._lock:
-            if device in self.device_ids:
-                self.holders.setdefault(device, server)
+        if device in self.device_ids:
+            self.holders.setdefault(device, server)
 
 
 def server_key(spawner) -> str:
@@ -92,7 +99,7 @@ def server_key(spawner) -> str:
 
 
 @dataclass
-class GpuScheduler:
+class GpuScheduler(SharedByConfigCopies):
     """DockerSpawner's callables: ``extra_create_kwargs``, ``extra_host_config``, ``post_stop_hook``."""
 
     pool: GpuPool

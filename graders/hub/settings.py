@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 ROSTER_ENV = "GRADERS_HUB_ROSTER"
 STATE_ENV = "GRADERS_HUB_STATE"
@@ -118,7 +119,7 @@ def write_roster(path: Path, courses: list[dict]) -> Path:
     return path
 
 
-def settings_from_env(env: os._Environ | dict | None = None) -> HubSettings:
+def settings_from_env(env: Mapping[str, str] | None = None) -> HubSettings:
     """Settings from the environment: $GRADERS_HUB_ROSTER (required), $GRADERS_HUB_STATE,
     $GRADERS_HUB_EXCHANGE, $GRADERS_HUB_BIND_URL, $GRADERS_HUB_IDLE_TIMEOUT, $GRADERS_HUB_GPU_IDLE_TIMEOUT,
     $GRADERS_HUB_SERVICE_PORT (the first course's formgrader; the next courses take the next ports)."""

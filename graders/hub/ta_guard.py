@@ -10,7 +10,8 @@ Anyone else who reaches the service (the course's TAs) may:
 
 and gets 403 on the rest: creating, editing, generating, releasing, unreleasing, collecting and
 autograding assignments, releasing feedback, editing students, writing files (source notebooks
-hold the points), and kernels and terminals (they run code as the course's owner).
+hold the points), and starting or talking to kernels and terminals (they run code as the
+course's owner).
 
 Every request passes through the guard: it wraps the handler class that tornado routes it to.
 """
@@ -18,6 +19,7 @@ Every request passes through the guard: it wraps the handler class that tornado 
 from __future__ import annotations
 
 import inspect
+import json
 import os
 import re
 
@@ -34,8 +36,9 @@ TA_MAY_CHANGE = [re.compile(p) for p in (
     r"formgrader/api/assignment/[^/]+(/[^/]+)?/generate_feedback",  # feedback, to review it
     r"lab/api/(workspaces|settings)(/.*)?",                     # the lab's own layout and settings
 )]
-# Never for a TA, not even reading: code execution as the service's user.
-TA_NEVER = re.compile(r"(api/(kernels|sessions|terminals)|terminals/)")
+# Never for a TA, not even with GET: a kernel's or a terminal's websocket runs code as the
+# service's user. (Starting one is a POST; listing them stays allowed, so JupyterLab works.)
+TA_NEVER = re.compile(r"api/kernels/[^/]+/channels|terminals/websocket/")
 
 
 def ta_may(method: str, path: str) -> bool:
@@ -62,9 +65,13 @@ def _guarded(handler_class: type, instructor_group: str, base_url: str) -> type:
         user = self.current_user
         path = self.request.path[len(base_url):] if self.request.path.startswith(base_url) else self.request.path
         if user is not None and instructor_group not in _groups_of(user) and not ta_may(self.request.method, path):
-            raise web.HTTPError(403, f"{getattr(user, 'username', user)} is a grader of this course, not an "
-                                     f"instructor (group {instructor_group}): graders may grade, comment and "
-                                     "generate feedback; ask an instructor to change assignments, points or releases")
+            # answered here, not raised: nbgrader's error pages would replace the reason with their own
+            self.set_status(403)
+            self.set_header("Content-Type", "application/json")
+            self.finish(json.dumps({"message": (
+                f"{getattr(user, 'username', user)} grades this course but is not one of its instructors "
+                f"(group {instructor_group}): graders may read, grade, comment and generate feedback; ask an "
+                "instructor to change assignments, points or releases")}))
 
     return type(f"TAGuarded{handler_class.__name__}", (handler_class,), {"prepare": prepare})
 
