@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 from jupyter_core.utils import run_sync
@@ -46,6 +47,8 @@ class SandboxedExecute(Execute):
     check_timeout = Int(120, help="Budget of a check (tests) cell, seconds").tag(config=True)
     cell_timeout = Int(300, help="Budget of any other code cell (student code, training), seconds").tag(config=True)
     submission_timeout = Int(1200, help="Wall-clock budget of one notebook, seconds").tag(config=True)
+    max_processes = Int(64, help="More processes than this below the kernel after a cell is a fork bomb: "
+                                 "they are killed and the kernel restarted").tag(config=True)
     restart_grace = Int(5, help="Seconds a timed-out kernel has to answer before it is restarted").tag(config=True)
     max_output_bytes = Int(1_000_000, help="Output kept per cell; the rest is dropped with a note").tag(config=True)
     course_root = Unicode("", help="Hidden from the kernel (set by graders)").tag(config=True)
@@ -134,6 +137,17 @@ class SandboxedExecute(Execute):
             self._incidents.append({"cell": grade_id, "kind": "kernel restarted (ignored the interrupt)"})
             self._restart_and_replay()
             return cell, resources
+        runaway = self._runaway_processes()  # a fork bomb: this cell is the culprit, not replayed
+        if len(runaway) > self.max_processes:
+            cell.outputs.append(error_output(
+                "RunawayProcesses", f"this cell left {len(runaway)} processes running (a fork bomb?); they were "
+                                    "stopped and the cells after it ran in a fresh kernel"))
+            self._incidents.append({"cell": grade_id, "kind": f"{len(runaway)} runaway processes"})
+            for process in runaway:  # forked copies of the kernel share its sockets: stop them first
+                with contextlib.suppress(Exception):
+                    process.kill()
+            self._restart_and_replay()
+            return cell, resources
         if any(o.get("output_type") == "error" and o.get("ename") == TIMEOUT_ENAME for o in cell.outputs):
             # keep what it printed, drop any score it displayed: a timed-out cell earns 0
             cell.outputs = [o for o in cell.outputs if o.get("output_type") == "stream"] + [error_output(
@@ -146,6 +160,18 @@ class SandboxedExecute(Execute):
         if not is_autograder_tests(cell):
             self._replay.append(cell.source)
         return cell, resources
+
+    def _runaway_processes(self) -> list:
+        """The processes below the kernel's launcher on this host (none known for docker or pods)."""
+        import psutil
+
+        pid = getattr(getattr(self.km, "provisioner", None), "pid", None)
+        if not pid:
+            return []
+        try:
+            return psutil.Process(pid).children(recursive=True)
+        except psutil.Error:
+            return []
 
     def output(self, outs, msg, display_id, cell_index):
         size = len(str(msg.get("content", {}).get("text", ""))) + len(str(msg.get("content", {}).get("data", "")))
