@@ -59,18 +59,10 @@ def cell_scores(course: Course, assignment: str, student: str) -> list[CellScore
 def _cell_outputs(path: Path) -> dict[str, str]:
     if not path.is_file():
         return {}
+    from .feedback import cell_text
+
     nb = nbformat.read(str(path), as_version=4)
-    texts = {}
-    for cell in nb.cells:
-        if cell.cell_type == "code" and grade_id(cell):
-            parts = []
-            for out in cell.get("outputs", []):
-                if out.output_type == "stream":
-                    parts.append(out.text)
-                elif out.output_type == "error":
-                    parts.append(f"{out.ename}: {out.evalue}")
-            texts[grade_id(cell)] = "".join(parts)
-    return texts
+    return {grade_id(cell): cell_text(cell) for cell in nb.cells if cell.cell_type == "code" and grade_id(cell)}
 
 
 def submission_rows(course: Course, assignments: list[str] | None = None) -> list[SubmissionRow]:
