@@ -38,8 +38,13 @@ from graders.grading.feedback import FeedbackSummary  # noqa: E402
 c.GenerateFeedback.preprocessors = [GetGrades, FeedbackSummary, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
 
 # TA review in the formgrader: the model answer and rubric from source/ under each answer.
-c.HTMLExporter.preprocessors = ["graders.grading.review.RubricForTAs"]
+c.HTMLExporter.preprocessors = ["graders.grading.review.RubricForTAs", "graders.grading.sanitize.SanitizeOutputs"]
 c.RubricForTAs.course_root = here
+# No student HTML or JavaScript runs in the formgrader or in feedback: both render with this
+# exporter; sanitised with our stricter filter (graders/grading/sanitize.py).
+c.HTMLExporter.sanitize_html = True
+c.HTMLExporter.filters = {"clean_html": "graders.grading.sanitize.clean_html",
+                          "markdown2html": "graders.grading.sanitize.markdown2html"}
 
 # Late policy: 10 % of the notebook's score per started day late (after a 15-minute grace and the
 # student's extension, `graders extend`), at most 50 %. Due dates: `graders due ASSIGNMENT DATE`.
@@ -47,6 +52,16 @@ c.AssignLatePenalties.plugin_class = "graders.grading.adjustments.LatePenalty"
 c.LatePenalty.percent_per_day = 10
 c.LatePenalty.max_percent = 50
 c.LatePenalty.grace_minutes = 15
+
+# Grading on a cluster (graders autograde ASSIGNMENT --engine slurm|kubernetes): what grading one
+# submission may use, per assignment (graders/grading/engine.py); a GPU assignment's tasks ask for
+# --gres=gpu:N (Slurm) or nvidia.com/gpu: N (Kubernetes). Time: each notebook's budget below, plus a margin.
+c.GradingResources.cpus = 2
+c.GradingResources.memory_gb = 8
+c.GradingResources.per_assignment = {}   # e.g. {"class09_project": {"gpus": 1, "cpus": 4, "memory_gb": 16}}
+# Slurm (graders/grading/slurm.py): c.SlurmGrading.partition, account, qos, submissions_per_task (4),
+# max_running (64), gpu_gres ("gpu:{gpus}"), python (the nodes' Python with graders installed).
+# Kubernetes (graders/grading/kubernetes.py): c.KubernetesGrading.namespace, images, course claim, secrets.
 
 # Grading runs student code through our Execute step instead of nbgrader's: the kernel in a
 # sandbox, a time budget per cell and per notebook, recovery from a dead or hung kernel,
@@ -66,6 +81,9 @@ if os.environ.get("GRADERS_PLAIN_NBGRADER") != "1":
     ]
     # auto: the local sandbox (bubblewrap, limits, no network) where the host can run it.
     c.SandboxedExecute.sandbox = os.environ.get("GRADERS_SANDBOX", "auto")
+    # Without a sandbox, student code is refused unless told explicitly (graders autograde
+    # --unconfined; the demo, whose students are our own code, says so when it does).
+    c.SandboxedExecute.allow_unconfined = os.environ.get("GRADERS_ALLOW_UNCONFINED") == "1"
     c.SandboxedExecute.course_root = here
     c.SandboxedExecute.check_timeout = 120     # a tests cell
     c.SandboxedExecute.cell_timeout = 300      # student code and training cells

@@ -53,12 +53,32 @@ def _own_database(monkeypatch):
     monkeypatch.delenv("GRADERS_DB_URL", raising=False)
 
 
+def local_sandbox_missing() -> str | None:
+    """Why the local (bubblewrap) sandbox cannot run here; None when it can."""
+    import shutil
+
+    from graders.grading.sandbox import LocalSandbox, SandboxUnavailable
+
+    if not shutil.which("bwrap"):
+        return "bubblewrap is not installed (apt-get install bubblewrap)"
+    try:
+        LocalSandbox().check()
+    except SandboxUnavailable as why:
+        return str(why)
+    return None
+
+
+#: for the tests that grade in the local sandbox (the pathological corpus, the attacks, warm kernels)
+needs_local_sandbox = pytest.mark.skipif(local_sandbox_missing() is not None,
+                                         reason=f"local sandbox unavailable: {local_sandbox_missing()}")
+
+
 SMOKE_FULL = {"test-double": 2.0, "test-score": 3.0}
 SMOKE_LOST_DOUBLE = {"test-double": 0.0, "test-score": 3.0}
 DOUBLE = "def double(x):\n    return 2 * x\n"
 
 
-def grade_smoke_variants(course: Course, answers: dict[str, str | None], config: str = "") -> dict:
+def grade_smoke_variants(course: Course, answers: dict[str, str | None], config: str = "", workers: int = 2) -> dict:
     """Grade the mini course's smoke notebook with the `double` answer cell replaced per student.
 
     ``answers`` maps a student to the new source of that cell (None: the reference);
@@ -81,10 +101,12 @@ def grade_smoke_variants(course: Course, answers: dict[str, str | None], config:
         folder = course.submission_dir(student, "smoke")
         folder.mkdir(parents=True)
         nbformat.write(ref if code is None else with_answer(ref, "double", code), str(folder / "smoke.ipynb"))
-    outcomes = {o.student: o for o in autograde(course, "smoke", workers=2, progress=False)}
+    outcomes = {o.student: o for o in autograde(course, "smoke", workers=workers, progress=False)}
     return {s: (outcomes[s], {c.grade_id: c.score for c in cell_scores(course, "smoke", s) if not c.manual})
             for s in answers}
 
 
 # The hub tests share one embedded JupyterHub per session (tests/hub_fixtures.py).
 from hub_fixtures import embedded_hub, hub_clients, released_assignment  # noqa: E402,F401
+# The Slurm tests share one one-node cluster and one PostgreSQL server (tests/slurm_fixtures.py).
+from slurm_fixtures import postgres_server, slurm_cluster  # noqa: E402,F401

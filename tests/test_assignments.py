@@ -34,7 +34,8 @@ COURSE_PLAN = {  # what each part of the course must hold, at least (the issues'
     ("class00", "class01"): 5,
     ("class02", "class03", "class04", "class05"): 7,
     ("class06", "class07", "class08"): 5,
-    ("class09", "extra_lora", "extra_gnn", "extra_diffusion", "extra_utils", "extra_causality"): 6,
+    ("class09", "extra_lora", "extra_gnn", "extra_diffusion", "extra_utils", "extra_causality",
+     "extra_accelerators"): 7,
 }
 
 

@@ -7,12 +7,6 @@ doubled grade.  PostgreSQL runs for real: a throwaway cluster started by the tes
 
 from __future__ import annotations
 
-import glob
-import os
-import shutil
-import socket
-import subprocess
-
 import nbformat
 import pytest
 
@@ -24,41 +18,12 @@ from graders.grading.variants import read, reference_submission, with_answer
 STUDENTS = 12
 
 
-def _pg_bin(name: str) -> str | None:
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    return found[-1] if found else shutil.which(name)
-
-
 @pytest.fixture(scope="module")
-def postgres_url(tmp_path_factory):
-    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
-    if not (initdb and pg_ctl):
-        pytest.skip("PostgreSQL server binaries not installed (apt-get install postgresql)")
-    import pwd
-    import tempfile
-    from pathlib import Path
+def postgres_url(postgres_server):
+    """A database of its own on the session's throwaway PostgreSQL (tests/slurm_fixtures.py)."""
+    from graders.grading.localcluster import fresh_database
 
-    # PostgreSQL refuses to run as root: its folder belongs to the postgres user
-    home = Path(tempfile.mkdtemp(prefix="graders-pg-"))
-    data = home / "data"
-    as_postgres = []
-    if os.geteuid() == 0:
-        user = pwd.getpwnam("postgres")
-        os.chown(home, user.pw_uid, user.pw_gid)
-        as_postgres = ["runuser", "-u", "postgres", "--"]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    subprocess.run(as_postgres + [initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
-                   check=True, capture_output=True)
-    subprocess.run(as_postgres + [pg_ctl, "-D", str(data), "-w", "-l", str(home / "pg.log"), "-o",
-                                  f"-p {port} -h 127.0.0.1 -k {home}", "start"], check=True, capture_output=True)
-    try:
-        url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
-        yield url
-    finally:
-        subprocess.run(as_postgres + [pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
-        shutil.rmtree(home, ignore_errors=True)
+    return fresh_database(postgres_server, "concurrent_graders")
 
 
 def _grade_many(course, monkeypatch, db_url: str | None):

@@ -22,7 +22,6 @@ import pytest
 from graders.grading.autograde import autograde
 from graders.grading.gradebook import cell_scores, submission_rows
 from graders.grading.release import generate_release
-from graders.grading.sandbox import LocalSandbox, SandboxUnavailable
 from graders.grading.variants import read, reference_submission, with_answer
 
 DOUBLE = "def double(x):\n    return 2 * x\n"
@@ -36,18 +35,9 @@ c.LocalSandbox.memory_mb = 2048
 """
 
 
-def _sandbox_available() -> str | None:
-    if not shutil.which("bwrap"):
-        return "bubblewrap is not installed (apt-get install bubblewrap)"
-    try:
-        LocalSandbox().check()
-    except SandboxUnavailable as why:
-        return str(why)
-    return None
+from conftest import needs_local_sandbox  # noqa: E402
 
-
-pytestmark = pytest.mark.skipif(_sandbox_available() is not None,
-                                reason=f"local sandbox unavailable: {_sandbox_available()}")
+pytestmark = needs_local_sandbox
 
 
 @dataclass
@@ -91,6 +81,11 @@ CASES = [
     Case("edited-test-cell", edit="edit-test", status="flagged", says=("edited locked cell test-double (restored)",)),
     Case("changed-points", edit="points", status="flagged", says=("changed the points of test-double (restored)",)),
     Case("symlink-to-gradebook", edit="symlink", status="flagged", says=("removed symbolic link",)),
+    # forged cell metadata: undone before grading, the offending cell named, the honest score kept
+    Case("bonus-cell", edit="bonus", status="flagged",
+         says=("cell 8 claims to be graded cell 'bonus' worth 100 points, which the assignment does not have",)),
+    Case("duplicate-tests-cell", edit="duplicate", status="flagged", says=("repeats cell 'test-double'",)),
+    Case("flipped-flags", edit="flags", status="flagged", says=("changed the grade/solution flag of cell test-double",)),
     Case("dotdot-file-names", edit="dotdot", says=()),
     Case("network-call", "import socket\ntry:\n    socket.create_connection(('127.0.0.1', PORT), timeout=3)\n"
          "    print('CONNECTED')\nexcept OSError as e:\n    print('network:', e)\n" + DOUBLE),
@@ -98,17 +93,19 @@ CASES = [
          "    try:\n        open(path, 'w').write('pwned')\n    except OSError as e:\n        print(e)\n" + DOUBLE),
     Case("reads-hidden-files", "import os\nfor path in ['COURSE/source/smoke/smoke.ipynb', 'COURSE/gradebook.db', "
          "'COURSE/submitted', 'COURSE/.graders_secret']:\n    print(path, os.path.exists(path))\n" + DOUBLE),
+    # patching the student's own process changes nothing of the checks (they run in the checker):
+    # the wrong answer loses its points, the right one keeps them, and the attempt is flagged
     Case("patches-numpy", "import numpy as np\nnp.isclose = lambda a, b, **k: np.ones(np.shape(a), bool)\n"
-         "def double(x):\n    return 3 * x\n", points={"test-double": 0.0, "test-score": 0.0}, status="flagged",
-         says=("tampering (numpy.isclose)",), output_says={"test-double": "TamperDetected"}),
+         "def double(x):\n    return 3 * x\n", points=LOST_DOUBLE, status="flagged",
+         says=("tampering (numpy.isclose)",), output_says={"test-double": "expected 6, got 9"}),
     Case("patches-torch", "import torch\ntorch.allclose = lambda *a, **k: True\n"
-         "def double(x):\n    return 3 * x\n", points={"test-double": 0.0, "test-score": 0.0}, status="flagged",
+         "def double(x):\n    return 3 * x\n", points=LOST_DOUBLE, status="flagged",
          says=("tampering (torch.allclose)",)),
     Case("patches-graders", "import graders.checks.tensors as t\nt.expect_equal = lambda *a, **k: None\n"
-         "def double(x):\n    return 3 * x\n", points={"test-double": 0.0, "test-score": 0.0}, status="flagged",
+         "def double(x):\n    return 3 * x\n", points=LOST_DOUBLE, status="flagged",
          says=("graders.checks.tensors.expect_equal",)),
     Case("shadows-run-tests", "def run_tests(points):\n    return float(points)\ndef double(x):\n    return 3 * x\n",
-         points={"test-double": 0.0, "test-score": 0.0}, status="flagged", says=("__main__.run_tests",)),
+         points=LOST_DOUBLE, status="flagged", says=("__main__.run_tests",)),
 ]
 
 
@@ -163,6 +160,16 @@ def make_submission(course, case: Case, reference, port: int) -> None:
             cell.source = "run_tests(points=2)"
         if gid == "test-double" and case.edit == "points":
             cell.metadata.nbgrader.points = 100
+    if case.edit == "bonus":
+        nb.cells.insert(7, nbformat.v4.new_code_cell("100.0", metadata={"nbgrader": {
+            "grade": True, "grade_id": "bonus", "locked": False, "points": 100, "schema_version": 3, "solution": False}}))
+    if case.edit == "duplicate":
+        test = next(c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "test-double")
+        nb.cells.append(copy.deepcopy(test))
+    if case.edit == "flags":
+        for cell in nb.cells:
+            if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "test-double":
+                cell.metadata.nbgrader.update(grade=False, solution=True)
     if case.edit == "delete-test":
         nb.cells = [c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") != "test-double"]
     if case.edit == "symlink":

@@ -114,12 +114,15 @@ def test_killed_batch_resumes_without_redoing_work(mini_course):
     cmd = [sys.executable, "-m", "graders", "-q", "--course", str(mini_course.root), "autograde", "smoke", "-j", "1"]
     proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
-    while time.time() < deadline and len(load(mini_course.db_url)) < 2:
+    while time.time() < deadline and sum(v.graded for v in load(mini_course.db_url).values()) < 2:
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)  # the grader and its workers, mid-batch
     proc.wait()
-    before = {k[1]: v for k, v in load(mini_course.db_url).items()}
+    recorded = {k[1]: v for k, v in load(mini_course.db_url).items()}
+    before = {s: v for s, v in recorded.items() if v.graded}
     assert 2 <= len(before) < len(students), f"expected a partial batch, got {sorted(before)}"
+    # the submission being graded when the grader died is marked so: not graded, never half a grade
+    assert all(v.status == "grading" for s, v in recorded.items() if s not in before), recorded
     rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     regraded = {line.split()[0] for line in rerun.stdout.splitlines() if line.strip()}
@@ -160,3 +163,25 @@ WRONG_ANSWERS = [
         v = variants[name]
         assert v.student == name, "the bundle did not add up, so each mistake must be graded alone"
         assert not v.problems(), v.problems()
+
+
+def test_student_code_is_never_run_unconfined_unless_told(mini_course, monkeypatch):
+    """Secure by default: without a sandbox (no bubblewrap on PATH), grading refuses, and says how
+    to proceed; --unconfined (the instructor's explicit choice) grades as the grader's user."""
+    import sys
+    from pathlib import Path
+
+    from conftest import grade_smoke_variants
+
+    monkeypatch.setenv("PATH", str(Path(sys.executable).parent))  # python, no bwrap, no prlimit
+    monkeypatch.setenv("GRADERS_SANDBOX", "auto")
+    monkeypatch.delenv("GRADERS_ALLOW_UNCONFINED", raising=False)
+    refused = grade_smoke_variants(mini_course, {"ann": None})
+    outcome, cells = refused["ann"]
+    assert outcome.status == "failed" and all(score is None for score in cells.values())
+    assert "never run unconfined" in outcome.message and "--unconfined" in outcome.message, outcome.message
+    monkeypatch.setenv("GRADERS_ALLOW_UNCONFINED", "1")  # what `graders autograde --unconfined` sets
+    assert main(["-q", "--course", str(mini_course.root), "autograde", "smoke", "ann", "--force",
+                 "--unconfined"]) == 0
+    assert {c.grade_id: c.score for c in cell_scores(mini_course, "smoke", "ann") if not c.manual} == {
+        "test-double": 2.0, "test-score": 3.0}

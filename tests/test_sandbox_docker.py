@@ -48,8 +48,10 @@ def test_container_is_confined(tmp_path):
     assert spec["user"] == "1000:100" and not spec["user"].startswith("0")
     assert spec["cap_drop"] == ["ALL"] and "no-new-privileges" in spec["security_opt"]
     assert spec["mem_limit"] == "6144m" and spec["pids_limit"] == 256 and spec["nano_cpus"] == 10**9
-    assert spec["volumes"] == {str(tmp_path): {"bind": str(tmp_path), "mode": "rw"},
-                               "/run/k": {"bind": "/run/k", "mode": "rw"}}
+    # only the sockets are shared with the host; the working folder is a tmpfs of the container's
+    assert spec["volumes"] == {"/run/k": {"bind": "/run/k", "mode": "rw"}}
+    assert spec["tmpfs"][str(tmp_path)].startswith("size=") and spec["tmpfs"]["/tmp"].startswith("size=")
+    assert not any(k.startswith("GRADERS") for k in spec["environment"])  # no secret, no credential
     assert "device_requests" not in spec  # a CPU grader sees no GPU
     json.dumps(spec)  # handed to the launcher as JSON
 

@@ -77,6 +77,11 @@ def expect_gradcheck(name: str, function: Callable, *inputs: Any, eps: float = 1
     """
     import torch
 
+    from graders.remote.proxy import is_remote
+
+    if is_remote(function):  # the student's backward runs in their process: compare it from here
+        _remote_gradcheck(name, function, inputs, eps, atol, rtol)
+        return
     prepared = [
         t.detach().to(torch.float64).requires_grad_(True)
         if torch.is_tensor(t) and t.dtype.is_floating_point else t
@@ -91,3 +96,48 @@ def expect_gradcheck(name: str, function: Callable, *inputs: Any, eps: float = 1
         raise AssertionError(f"{name}: expected backward to match finite differences (gradcheck), got: {detail}") from None
     if not ok:
         raise AssertionError(f"{name}: expected backward to match finite differences, gradcheck failed")
+
+
+def _remote_gradcheck(name: str, function: Callable, inputs: tuple, eps: float, atol: float, rtol: float,
+                      cotangents: int = 2) -> None:
+    """gradcheck across the process boundary: the student's backward (through the ``vjp`` probe)
+    against centred finite differences of their forward, for random output cotangents.
+
+    ``J^T v`` from their backward must match ``(f(x + eps e_j) - f(x - eps e_j)) . v / 2 eps`` for
+    every input element j; both are computed on values, so an answer can only match by being right.
+    """
+    import torch
+
+    from .inside import vjp
+
+    x = [t.detach().to(torch.float64).clone() if torch.is_tensor(t) and t.dtype.is_floating_point else t
+         for t in inputs]
+    generator = torch.Generator().manual_seed(0)
+    for trial in range(cotangents):
+        output, grads = vjp(function, x, None)
+        if not torch.is_tensor(output):
+            raise AssertionError(f"{name}: expected a tensor output, got {type(output).__name__}")
+        v = torch.randn(output.shape, generator=generator, dtype=torch.float64)
+        _, grads = vjp(function, x, v)
+        for i, xi in enumerate(x):
+            if not (torch.is_tensor(xi) and xi.dtype.is_floating_point):
+                continue
+            analytic = grads[i] if i < len(grads) else None
+            if analytic is None:
+                raise AssertionError(f"{name}: expected a gradient for input {i} from backward, got None")
+            numeric = torch.zeros_like(xi)
+            flat = numeric.view(-1)
+            for j in range(xi.numel()):
+                step = torch.zeros_like(xi).view(-1)
+                step[j] = eps
+                plus = torch.as_tensor(function(*[xi + step.view_as(xi) if k == i else a for k, a in enumerate(x)]))
+                minus = torch.as_tensor(function(*[xi - step.view_as(xi) if k == i else a for k, a in enumerate(x)]))
+                flat[j] = float(((plus.double() - minus.double()) * v).sum()) / (2 * eps)
+            analytic = torch.as_tensor(analytic).double().reshape(numeric.shape)
+            bad = ~torch.isclose(analytic, numeric, rtol=rtol, atol=atol)
+            if bad.any():
+                k = int(torch.argmax((analytic - numeric).abs() * bad))
+                raise AssertionError(
+                    f"{name}: expected backward to match finite differences (gradcheck), got a mismatch for input "
+                    f"{i}: e.g. element {k}: expected {float(numeric.view(-1)[k]):.6g}, "
+                    f"got {float(analytic.view(-1)[k]):.6g}")

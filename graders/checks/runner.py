@@ -45,10 +45,65 @@ class CheckResult:
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     metrics: list[tuple[str, float, bool]] = field(default_factory=list)  # leaderboard entries
+    evidence: bool = False  # relied on a probe inside the student's process (never full trust)
 
     @property
     def passed(self) -> bool:
         return self.credit >= 1.0
+
+
+@dataclass
+class CellReport:
+    """The outcome of one tests cell, as the checker hands it to the grader."""
+
+    results: list[CheckResult]
+    points: float
+    score: float
+    text: str
+
+
+# ---------------------------------------------------------------- grading mode (the checker)
+#
+# While grading, tests cells run in the checker process (graders.grading.checker_main), which
+# sets these: the cell's time budget, whether probes inside the student's process can be
+# trusted in this cell, and whether the cell is only being replayed (define, don't run).
+
+_channel = None
+_cell_deadline: Optional[float] = None
+_test_deadline: Optional[float] = None
+_distrust: Optional[str] = None
+_replay = False
+_report: Optional[CellReport] = None
+
+
+def set_channel(channel) -> None:
+    global _channel
+    _channel = channel
+
+
+def begin_cell(budget: Optional[float] = None, distrust: Optional[str] = None, replay: bool = False) -> None:
+    global _cell_deadline, _distrust, _replay, _report
+    _cell_deadline = time.monotonic() + budget if budget else None
+    _distrust, _replay, _report = distrust, replay, None
+
+
+def end_cell() -> Optional[CellReport]:
+    global _cell_deadline, _distrust, _replay, _report
+    report, _report = _report, None
+    _cell_deadline, _distrust, _replay = None, None, False
+    return report
+
+
+def time_left() -> Optional[float]:
+    """Seconds left for the running check (its own budget and its cell's), None if unlimited."""
+    deadlines = [d for d in (_cell_deadline, _test_deadline) if d is not None]
+    return min(deadlines) - time.monotonic() if deadlines else None
+
+
+def note_evidence() -> None:
+    """The running check used a probe inside the student's process: evidence, not proof."""
+    if _current is not None:
+        _current.evidence = True
 
 
 # ---------------------------------------------------------------- decorators
@@ -167,19 +222,23 @@ class _CellPlugin:
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item):
-        global _current
+        global _current, _test_deadline
         func = item.obj
         result = CheckResult(item.name, getattr(func, "weight", 1.0), 1.0)
         self.results[item.nodeid] = result
         budget = getattr(func, "time_budget", DEFAULT_TIME_BUDGET_S)
+        if _cell_deadline is not None:  # never past the cell's own budget
+            budget = max(0.5, min(budget, _cell_deadline - time.monotonic()))
         _current = result
         start = time.perf_counter()
+        _test_deadline = time.monotonic() + budget
         try:
             with _alarm(budget, item.name):
                 return (yield)
         finally:
             result.seconds = time.perf_counter() - start
             _current = None
+            _test_deadline = None
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item, call):
@@ -250,21 +309,19 @@ def _alarm(seconds: float, name: str):
         signal.signal(signal.SIGALRM, previous)
 
 
-_EMPTY_INI = None
-
-
 def _pytest_args(filename: str) -> list[str]:
-    global _EMPTY_INI
-    if _EMPTY_INI is None:  # an empty ini: ignore whatever pytest config the cwd holds
-        fd, _EMPTY_INI = tempfile.mkstemp(prefix="graders-", suffix=".ini")
-        os.write(fd, b"[pytest]\n")
-        os.close(fd)
+    folder = os.path.dirname(filename)
+    ini = os.path.join(folder, "pytest.ini")  # empty, beside the file: no config and no walk around it
+    with open(ini, "w") as fh:
+        fh.write("[pytest]\n")
     return [
         filename,
-        "-c", _EMPTY_INI,
+        "-c", ini,
         "--rootdir", os.path.dirname(filename),
         "-q", "--capture=sys", "-p", "no:cacheprovider", "-p", "no:randomly",
-        "-p", "no:xdist", "-p", "no:warnings", "-p", "no:stepwise",
+        "-p", "no:xdist", "-p", "no:warnings", "-p", "no:stepwise", "-p", "no:unraisableexception",
+        "-p", "no:threadexception", "-p", "no:faulthandler", "-p", "no:legacypath", "-p", "no:junitxml",
+        "-p", "no:pastebin", "-p", "no:nose", "-p", "no:doctest", "-p", "no:setuponly", "-p", "no:setupplan",
     ]
 
 
@@ -276,13 +333,24 @@ def _tests_of_cell(namespace: dict, cell_file: str) -> list[Callable]:
     ]
 
 
+@contextlib.contextmanager
+def _working_folder(path: str):
+    previous = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
 def collect_and_run(tests: Iterable[Callable]) -> list[CheckResult]:
     """Run ``tests`` through pytest and return one result per test, in definition order."""
     tests = sorted(tests, key=lambda f: f.__code__.co_firstlineno)
     module = types.ModuleType("autograder_cell")
     for func in tests:
         setattr(module, func.__name__, func)
-    with tempfile.TemporaryDirectory(prefix="graders-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="graders-") as tmp, _working_folder(tmp):
+        # run from an empty folder: pytest lists every folder between the current one and the file
         filename = os.path.join(tmp, "autograder_cell.py")  # not test_*.py: only our collector takes it
         open(filename, "w").close()
         plugin = _CellPlugin(filename, module)
@@ -323,22 +391,34 @@ def run_tests(points: float, namespace: Optional[dict] = None) -> float:
     ``points`` must equal the cell's nbgrader points (a repository test checks that).
     Never raises: an exception here would print a traceback quoting the hidden tests.
     """
+    global _report
+    if _replay:  # the checker rebuilding its state after a restart: the tests are defined, not run
+        return 0.0
     try:
         caller = sys._getframe(1)
         namespace = caller.f_globals if namespace is None else namespace
         tests = _tests_of_cell(namespace, caller.f_code.co_filename)
         if not tests:
-            print("No checks found in this cell (test functions must be named test_*).")
+            text = "No checks found in this cell (test functions must be named test_*)."
+            _report = CellReport([], float(points), 0.0, text)
+            print(text)
             return 0.0
         results = collect_and_run(tests)
+        if _distrust:
+            for r in results:
+                if r.evidence and r.credit > 0:
+                    r.credit, r.message = 0.0, f"not trusted: {_distrust}"
         total_weight = sum(r.weight for r in results) or 1.0
         earned = sum(r.weight * r.credit for r in results) / total_weight
         score = round(points * earned, 4)
-        print(format_report(results, points, score))
+        text = format_report(results, points, score)
+        _report = CellReport(results, float(points), float(score), text)
+        print(text)
         return float(score)
     except KeyboardInterrupt:
-        print(f"✘ the checks were interrupted (time budget exceeded)\nScore: 0 / {points:g}")
-        return 0.0
+        text = f"✘ the checks were interrupted (time budget exceeded)\nScore: 0 / {points:g}"
     except BaseException as exc:  # noqa: BLE001 - a grader problem must not leak source
-        print(f"✘ the checks could not run: {type(exc).__name__}: {exc}\nScore: 0 / {points:g}")
-        return 0.0
+        text = f"✘ the checks could not run: {type(exc).__name__}: {exc}\nScore: 0 / {points:g}"
+    _report = CellReport([], float(points), 0.0, text)
+    print(text)
+    return 0.0

@@ -27,7 +27,7 @@ def ramp(value: float, floor: float, target: float, higher_is_better: bool = Tru
     return (value - floor) / (target - floor)
 
 
-def _record_metric(name: str, value: float) -> None:
+def _record_metric(name: str, value: float, higher_is_better: bool = True) -> None:
     """Append a metric to $GRADERS_METRICS_LOG (used by ``graders calibrate``)."""
     import json
     import os
@@ -35,7 +35,7 @@ def _record_metric(name: str, value: float) -> None:
     path = os.environ.get("GRADERS_METRICS_LOG")
     if path:
         with open(path, "a") as fh:
-            fh.write(json.dumps({"name": name, "value": float(value)}) + "\n")
+            fh.write(json.dumps({"name": name, "value": float(value), "higher": higher_is_better}) + "\n")
 
 
 def expect_at_least(name: str, value: float, target: float, floor: Optional[float] = None) -> None:
@@ -56,7 +56,7 @@ def expect_at_least(name: str, value: float, target: float, floor: Optional[floa
 def expect_at_most(name: str, value: float, target: float, ceiling: Optional[float] = None) -> None:
     """``value <= target`` for full credit (losses, errors); partial credit up to ``ceiling``."""
     value = float(value)
-    _record_metric(name, value)
+    _record_metric(name, value, higher_is_better=False)
     if not np.isfinite(value):
         raise AssertionError(f"{name}: expected at most {target:.4g}, got {value}")
     if value <= target:

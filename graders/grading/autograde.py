@@ -1,8 +1,11 @@
 """Autograde submissions with nbgrader, several at a time, recording what happened to each.
 
-Each worker is a forked process that keeps one nbgrader API for all the submissions it
-grades, so Python start-up and nbgrader's imports are paid once per worker, not per student.
-A submission whose grading fails is recorded as failed (with nbgrader's reason), never as 0.
+``grade_submissions`` is the driver every grading engine shares (``graders.grading.engine``):
+the local engine here (forked workers), Slurm job arrays and Kubernetes Jobs all run the same
+unit of work, ``grade_task``, on the machine that grades.  A local worker is a forked process
+that keeps one nbgrader API for all the submissions it grades, so Python start-up and nbgrader's
+imports are paid once per worker, not per student.  A submission whose grading fails is recorded
+as failed (with nbgrader's reason), never as 0.
 """
 
 from __future__ import annotations
@@ -10,28 +13,22 @@ from __future__ import annotations
 import multiprocessing
 import os
 import re
-import secrets
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
+from typing import Callable, Iterator
 
 from .adjustments import apply_overrides
 from .course import Course
+from .engine import GradingEngine, Submission, engine_named
 from .inspect import inspect_submission
-from .status import FAILED, FLAGGED, GRADED, GradingStatus, load, record
-
-SECRET_FILE = ".graders_secret"
-
+from .status import FAILED, FLAGGED, GRADED, GRADING, GradingStatus, load, record
 
 def grading_secret(course: Course) -> str:
-    """$GRADERS_SECRET, else the course's own secret (made once, kept out of git)."""
-    if os.environ.get("GRADERS_SECRET"):
-        return os.environ["GRADERS_SECRET"]
-    path = course.root / SECRET_FILE
-    if not path.exists():
-        path.write_text(secrets.token_hex(16))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    """The course's grading secret (``graders.grading.secrets``); student kernels never get it."""
+    from .secrets import course_secret
+
+    return course_secret(course.root)
 
 
 def submitted_students(course: Course, assignment: str) -> list[str]:
@@ -39,6 +36,33 @@ def submitted_students(course: Course, assignment: str) -> list[str]:
     if not folder.is_dir():
         return []
     return sorted(p.name for p in folder.iterdir() if (p / assignment).is_dir())
+
+
+def prepare_grader(course: Course, threads: int) -> None:
+    """What a grading process sets up before it grades: the local driver before forking its
+    workers, a Slurm or Kubernetes task on its node (``threads``: its share of the cores)."""
+    # the graders read it here; the kernels' environment is an allow-list without it
+    os.environ["GRADERS_SECRET"] = grading_secret(course)
+    # one BLAS/OpenMP thread pool per core, not per kernel: oversubscribed small matmuls stall
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(var, str(max(1, threads)))
+    from .checker import ensure_server
+
+    ensure_server()  # one warm checker server for all the workers forked from here
+
+
+def grade_task(root: str, assignment: str, student: str) -> GradingStatus:
+    """The unit of work of every engine, on the machine that grades: mark the submission as being
+    graded, grade it, record the outcome; returns it as recorded.  A grader killed half-way leaves
+    the mark ("grading"), which exports show as not graded, never a half-written grade."""
+    global _worker_course
+    if _worker_course is None or str(_worker_course.root) != root:
+        _worker_course = Course(Path(root))
+    db_url = _worker_course.db_url
+    record(db_url, GradingStatus(assignment, student, GRADING,
+                                 f"grading started on {os.uname().nodename} (pid {os.getpid()}) and did not "
+                                 "finish: the grader was stopped; run graders autograde again"))
+    return record(db_url, _grade_one(root, assignment, student))
 
 
 _worker_course: Course | None = None
@@ -112,7 +136,7 @@ def _all_notebooks_graded(course: Course, assignment: str, student: str) -> tupl
     return True, ""
 
 
-_EXCEPTION_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt)): (.*)$")
+_EXCEPTION_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Unavailable)): (.*)$")
 _HINTS = {
     "NotJSONError": "the notebook file is not valid JSON: ask the student to resubmit the notebook as saved by Jupyter",
     "ValidationError": "the notebook does not follow the notebook format: ask the student to resubmit",
@@ -139,48 +163,56 @@ def _short(text: str, limit: int = 1500) -> str:
 
 
 def autograde(course: Course, assignment: str, students: list[str] | None = None,
-              workers: int | None = None, force: bool = True, progress: bool = True) -> list[GradingStatus]:
-    """Grade ``students`` (all who submitted) for ``assignment``; returns one status each."""
+              workers: int | None = None, force: bool = True, progress: bool = True,
+              engine: str | GradingEngine = "local") -> list[GradingStatus]:
+    """Grade ``students`` (all who submitted) for ``assignment``; returns one status each.
+    ``engine``: where (``local``, ``slurm``, ``kubernetes``; see ``graders.grading.engine``)."""
     todo = [(assignment, s) for s in (students if students is not None else submitted_students(course, assignment))]
     return grade_submissions(course, todo, workers=workers, force=force, progress=progress,
-                             label=f"grading {assignment}")
+                             label=f"grading {assignment}", engine=engine)
+
+
+def main(course: Course, assignment: str, students: list[str] | None = None, workers: int | None = None,
+         force: bool = False, progress: bool = True, engine: str = "local") -> int:
+    """``graders autograde``: grade, print one line per submission; 1 if any is not graded."""
+    outcomes = autograde(course, assignment, students, workers=workers, force=force, progress=progress, engine=engine)
+    for o in outcomes:
+        print(f"{o.student:<24} {o.status:<8} {o.seconds:6.1f}s  {o.message.splitlines()[-1] if o.message else ''}")
+    return 1 if any(not o.graded for o in outcomes) else 0
 
 
 def grade_all(course: Course, assignments: list[str], workers: int | None = None, force: bool = True,
-              progress: bool = True) -> list[GradingStatus]:
+              progress: bool = True, engine: str | GradingEngine = "local") -> list[GradingStatus]:
     """Every submission of several assignments in one pool (no idle cores between assignments)."""
     todo = [(a, s) for a in assignments for s in submitted_students(course, a)]
-    return grade_submissions(course, todo, workers=workers, force=force, progress=progress)
+    return grade_submissions(course, todo, workers=workers, force=force, progress=progress, engine=engine)
 
 
 def grade_submissions(course: Course, todo: list[tuple[str, str]], workers: int | None = None,
-                      force: bool = True, progress: bool = True, label: str = "grading") -> list[GradingStatus]:
-    """Grade (assignment, student) pairs with ``workers`` processes; one status each.
+                      force: bool = True, progress: bool = True, label: str = "grading",
+                      engine: str | GradingEngine = "local") -> list[GradingStatus]:
+    """Grade (assignment, student) pairs on ``engine`` (local: ``workers`` processes); one status each.
 
     Without ``force``, a submission already graded since it was last submitted is skipped, so
     re-running after an interruption finishes the rest without redoing what was done.
     """
-    os.environ["GRADERS_SECRET"] = grading_secret(course)  # kernels inherit it
+    if isinstance(engine, str):
+        engine = engine_named(engine, workers)
+    grading_secret(course)  # made here once, before any grader could race to make its own
     if not force:
         done = load(course.db_url)
         todo = [(a, s) for a, s in todo if not _up_to_date(course, done.get((a, s)), a, s)]
-    workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
-    # one BLAS/OpenMP thread pool per core, not per kernel: oversubscribed small matmuls stall
-    threads = str(max(1, (os.cpu_count() or 1) // workers))
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ.setdefault(var, threads)
     # longest first (by notebook bytes): the last task to finish is a short one
     todo.sort(key=lambda pair: -_submission_bytes(course, *pair))
     outcomes: list[GradingStatus] = []
     bar = _progress(len(todo), label, progress)
-    log_path = course.root / "reports" / "logs" / "autograde.log"
-    # fork: workers inherit the imported nbgrader instead of paying Python start-up again
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                             initargs=(str(log_path),)) as pool:
-        futures = [pool.submit(_grade_one, str(course.root), a, s) for a, s in todo]
-        for future in as_completed(futures):
-            outcomes.append(_finish(course, future.result(), bar))
+    note = (lambda text: bar.set_description_str(f"{label} [{text}]")) if progress else (lambda text: None)
+    for outcome in engine.grade(course, todo, note):
+        if outcome.updated_at is None:   # the engine's word for a task that died before recording it
+            outcome = record(course.db_url, outcome)
+        outcomes.append(outcome)
+        bar.set_postfix_str(f"{outcome.assignment}/{outcome.student}: {outcome.status}")
+        bar.update(1)
     bar.close()
     from .leaderboard import has_leaderboard, write_leaderboard
 
@@ -203,11 +235,32 @@ def _up_to_date(course: Course, status: GradingStatus | None, assignment: str, s
     return status.updated_at.timestamp() >= newest
 
 
-def _finish(course: Course, outcome: GradingStatus, bar) -> GradingStatus:
-    record(course.db_url, outcome)
-    bar.set_postfix_str(f"{outcome.assignment}/{outcome.student}: {outcome.status}")
-    bar.update(1)
-    return outcome
+class LocalEngine(GradingEngine):
+    """Forked worker processes on this machine (default: one per core)."""
+
+    name = "local"
+
+    def __init__(self, workers: int | None = None):
+        self.workers = workers
+
+    def grade(self, course: Course, todo: list[Submission], note: Callable[[str], None]) -> Iterator[GradingStatus]:
+        workers = max(1, min(self.workers or os.cpu_count() or 1, len(todo) or 1))
+        prepare_grader(course, threads=(os.cpu_count() or 1) // workers)
+        note(f"{workers} local worker(s)")
+        log_path = course.root / "reports" / "logs" / "autograde.log"
+        # fork: workers inherit the imported nbgrader instead of paying Python start-up again
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
+                                 initargs=(str(log_path),)) as pool:
+            futures = {pool.submit(grade_task, str(course.root), a, s): (a, s) for a, s in todo}
+            for future in as_completed(futures):
+                try:
+                    yield future.result()
+                except Exception as exc:   # the worker itself died (killed, out of memory)
+                    assignment, student = futures[future]
+                    yield GradingStatus(assignment, student, FAILED,
+                                        f"not graded: the grading worker died ({type(exc).__name__}: {exc}); "
+                                        "run graders autograde again to grade it")
 
 
 def _progress(total: int, desc: str, enabled: bool):

@@ -85,6 +85,17 @@ def _waiting_for_ta(info: dict) -> set[str]:
         return {g.name for g in nb.grades if g.needs_manual_grade}
 
 
+def _failing_checks(cell) -> list[tuple[str, str, str]]:
+    """``(mark, check, message)`` of the checks that did not pass: the checker's results, which the
+    grader wrote beside the score (``metadata.graders``); a cell graded without them, its text."""
+    checks = cell.get("metadata", {}).get("graders", {}).get("checks")
+    if checks is None:
+        return [(mark, check, msg) for mark, check, msg in check_lines(cell_text(cell)) if mark != "✔"]
+    return [("◐" if c.get("credit", 0) > 0 else "✘", str(c.get("name", "")),
+             str(c.get("message") or "; ".join(c.get("notes") or [])))
+            for c in checks if c.get("credit", 0) < 1]
+
+
 class FeedbackSummary(Preprocessor):
     """Insert the per-cell summary (after ``GetGrades``, before ``ClearHiddenTests`` is fine)."""
 
@@ -114,7 +125,7 @@ class FeedbackSummary(Preprocessor):
             rows.append((name, score, points))
             notes = []
             if cell.cell_type == "code":
-                failing = [(mark, check, msg) for mark, check, msg in check_lines(cell_text(cell)) if mark != "✔"]
+                failing = _failing_checks(cell)
                 notes += [f"{mark} {check}: {msg}" if msg else f"{mark} {check}" for mark, check, msg in failing]
                 if not failing and (score or 0) < points:
                     error = cell_text(cell).strip().splitlines()

@@ -6,12 +6,17 @@
 * symbolic links are removed before nbgrader copies the submission (a link to the
   gradebook or to another student's work would otherwise be copied in as a file);
 * edited locked cells, changed points and deleted test cells are reported (nbgrader
-  restores the first two from the gradebook; a deleted test cell scores 0).
+  restores the first two from the gradebook; a deleted test cell scores 0);
+* forged cell metadata is undone before nbgrader reads it, naming the cell: a cell claiming a
+  grade_id the assignment does not have (a "bonus" cell with points of its own), a second cell
+  with an existing grade_id (only the first counts, as in nbgrader), a graded, locked or solution
+  flag changed.  The notebook as submitted is kept beside it (``.<name>.as-submitted``).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +40,38 @@ def _read(path: Path):
         return nbformat.read(str(path), as_version=4)
     except Exception:  # noqa: BLE001 - corrupt files are nbgrader's to report
         return None
+
+
+FLAGS = ("grade", "solution", "locked")
+
+
+def _undo_forged_metadata(nb, original: dict, name: str) -> list[str]:
+    """Strip or restore nbgrader metadata the assignment did not give; what was done, per cell."""
+    said, seen = [], set()
+    for index, cell in enumerate(nb.cells, start=1):
+        meta = cell.get("metadata", {}).get("nbgrader")
+        if not meta:
+            continue
+        gid = meta.get("grade_id")
+        if gid not in original:
+            if gid or any(meta.get(f) for f in FLAGS):
+                worth = f" worth {meta.get('points')} points" if meta.get("grade") and meta.get("points") else ""
+                said.append(f"{name}: cell {index} claims to be {'graded ' if meta.get('grade') else ''}cell "
+                            f"{gid!r}{worth}, which the assignment does not have (ignored)")
+            del cell.metadata["nbgrader"]
+            continue
+        if gid in seen:
+            said.append(f"{name}: cell {index} repeats cell {gid!r} (only the first one counts)")
+            del cell.metadata["nbgrader"]
+            continue
+        seen.add(gid)
+        expected = original[gid].metadata.get("nbgrader", {})
+        changed = [f for f in FLAGS if bool(meta.get(f)) != bool(expected.get(f))]
+        if changed:
+            said.append(f"{name}: changed the {'/'.join(changed)} flag of cell {gid} (restored)")
+            for f in FLAGS:
+                meta[f] = bool(expected.get(f))
+    return said
 
 
 def inspect_submission(submission: Path, release: Path) -> Inspection:
@@ -68,6 +105,11 @@ def inspect_submission(submission: Path, release: Path) -> Inspection:
         theirs, ours = _read(path), _read(released[name])
         if theirs is None or ours is None:
             continue
+        forged = _undo_forged_metadata(theirs, _cells(ours), name)
+        if forged:
+            result.suspicious += forged
+            shutil.copy2(path, path.with_name(f".{name}.as-submitted"))
+            nbformat.write(theirs, str(path))
         mine, original = _cells(theirs), _cells(ours)
         for gid, cell in original.items():
             meta = cell.metadata.get("nbgrader", {})

@@ -1,15 +1,16 @@
 """The project leaderboard: every submission's model scored on the instructor's hidden test set.
 
 A hidden check in the project notebook evaluates the student's model on held-out data made with
-the grading secret and calls ``leaderboard("test accuracy", value)``; ``run_tests`` prints that
-as the last line before the cell's score, so nothing the student's code prints can pose as it.
+the grading secret and calls ``leaderboard("test accuracy", value)``.  The check runs in the
+checker, which hands its results to the grader; the grader writes them beside the cell's score
+(``metadata.graders``), where nothing the student's code prints or sets can pose as them.
 After each grading run of an assignment whose source calls ``leaderboard(``, this module reads
 the autograded notebooks and writes
 
 * ``reports/leaderboard-<assignment>.csv`` and ``.html`` for instructors (real ids), and
 * ``reports/leaderboard-<assignment>-public.html`` for students: the same ranking under stable
   pseudonyms (a keyed hash of the id, e.g. ``keen-otter-3f``; the instructor's CSV maps them, and
-  nobody can invert them without the course's grading secret).
+  nobody can invert them without a key derived from the course's grading secret).
 
 Ties share a rank (1, 2, 2, 4). A submission that could not be graded, or whose model crashed
 before the check reported a score, is listed as failed with its reason - never ranked as a zero.
@@ -21,17 +22,14 @@ import csv
 import hashlib
 import html
 import hmac
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 
 from .course import Course
-from .feedback import cell_text
 from .status import load as load_status
 
-LINE = re.compile(r"^📊 leaderboard (.+?) = (\S+) \((higher|lower) is better\)$")
 ADJECTIVES = ("amber", "brisk", "calm", "deft", "eager", "fleet", "glad", "hale", "keen", "lucid",
               "merry", "noble", "plucky", "quick", "rapid", "sage", "tidy", "vivid", "witty", "zesty")
 ANIMALS = ("otter", "heron", "lynx", "panda", "gecko", "ibis", "koala", "marten", "newt", "orca",
@@ -60,18 +58,17 @@ def has_leaderboard(course: Course, assignment: str) -> bool:
 
 
 def read_metric(notebook: Path) -> tuple[str, float, bool] | None:
-    """The leaderboard line printed by ``run_tests`` right before a cell's final score line."""
+    """The leaderboard metric a hidden check reported, from what the grader wrote beside the
+    tests cell's score (``metadata.graders``: the checker's results, never the student's output)."""
     nb = nbformat.read(str(notebook), as_version=4)
     for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-        lines = [line.strip() for line in cell_text(cell).strip().splitlines()]
-        if len(lines) >= 2 and lines[-1].startswith("Score: "):
-            m = LINE.match(lines[-2])
-            if m:
+        results = cell.get("metadata", {}).get("graders", {}).get("checks") or []
+        for check in results:
+            for metric in check.get("metrics") or []:
                 try:
-                    return m.group(1), float(m.group(2)), m.group(3) == "higher"
-                except ValueError:
+                    name, value, higher = metric
+                    return str(name), float(value), bool(higher)
+                except (TypeError, ValueError):
                     return None
     return None
 
@@ -133,8 +130,9 @@ def _html(title: str, entries: list[Entry], public: bool) -> str:
 def write_leaderboard(course: Course, assignment: str, key: str | None = None) -> list[Path]:
     """Write the instructor's CSV and HTML and the students' anonymised HTML; their paths."""
     from .autograde import grading_secret
+    from .secrets import pseudonym_key
 
-    entries = build(course, assignment, key or grading_secret(course))
+    entries = build(course, assignment, key or pseudonym_key(grading_secret(course)))
     out = course.root / "reports"
     out.mkdir(parents=True, exist_ok=True)
     csv_path = out / f"leaderboard-{assignment}.csv"

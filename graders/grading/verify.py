@@ -24,7 +24,7 @@ from .autograde import autograde
 from .course import Course, scratch_copy
 from .gradebook import CellScore, cell_scores
 from .release import generate_release
-from .variants import WrongAnswer, autograder_points, read, reference_submission, with_answer
+from .variants import WrongAnswer, autograder_points, grade_id, read, reference_submission, with_answer
 
 REFERENCE, STUB = "reference", "stub"
 
@@ -57,6 +57,7 @@ class Variant:
     says_in: frozenset = frozenset()     # bundles: check ``says`` only in these cells (empty: all)
     solo_expected: dict = field(default_factory=dict)  # bundles: what this mistake alone should score
     solo_nb: object = None               # bundles: the submission with this mistake alone
+    evidence_only: list = field(default_factory=list)  # tests cells whose every check is in-process evidence
 
     def __post_init__(self):
         self.name = self.name or self.student
@@ -65,7 +66,8 @@ class Variant:
         if self.status != "graded":
             return [f"{self.name}: {self.status or 'not graded'}: {self.message}"]
         got = {c.grade_id: c for c in self.cells if c.notebook == Path(self.notebook).stem and not c.manual}
-        out = []
+        out = [f"{self.name}: {gid}: every check relies on evidence from inside the student's process "
+               "(probes the student's code could fake): add a check of values computed there" for gid in self.evidence_only]
         for gid, want in self.expected.items():
             cell = got.get(gid)
             if cell is None:
@@ -114,6 +116,20 @@ def _grade(work: Course, assignment: str, variants: list[Variant], workers, prog
             if v.student not in cells:
                 cells[v.student] = cell_scores(work, assignment, v.student)
             v.cells = cells[v.student]
+            if v.name.endswith(f"--{REFERENCE}"):
+                v.evidence_only = _evidence_only(work.folder("autograded") / v.student / assignment / v.notebook)
+
+
+def _evidence_only(notebook: Path) -> list[str]:
+    """Tests cells whose weighted checks all used an evidence probe (``graders.remote.probes``)."""
+    if not notebook.is_file():
+        return []
+    found = []
+    for cell in nbformat.read(str(notebook), as_version=4).cells:
+        checks = [c for c in cell.get("metadata", {}).get("graders", {}).get("checks") or [] if c.get("weight", 1) > 0]
+        if checks and all(c.get("evidence") for c in checks):
+            found.append(grade_id(cell))
+    return found
 
 
 def _write_submission(work: Course, assignment: str, student: str, notebook: str, nb) -> None:

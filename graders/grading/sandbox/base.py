@@ -29,6 +29,20 @@ class Sandbox(LoggingConfigurable):
         """Where connection files and IPC sockets go (None: the system's temporary folder)."""
         return None
 
+    def processes(self, launcher_pid: int | None) -> list:
+        """The kernel's processes on this host (psutil), to stop a fork bomb; none known: empty."""
+        import psutil
+
+        if not launcher_pid:
+            return []
+        try:
+            return psutil.Process(launcher_pid).children(recursive=True)
+        except psutil.Error:
+            return []
+
+    def seal(self, runtime_dir: Path) -> None:
+        """The kernel is running and its sockets exist: take away what it no longer needs."""
+
     def cleanup(self, runtime_dir: Path) -> None:
         """After the kernel is gone (or killed with SIGKILL): remove what the backend left."""
 

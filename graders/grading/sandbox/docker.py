@@ -22,6 +22,7 @@ from pathlib import Path
 from traitlets import Bool, Float, Int, List, Unicode
 
 from .base import Sandbox, SandboxUnavailable
+from .kernel import kernel_environment
 
 
 class DockerSandbox(Sandbox):
@@ -33,6 +34,7 @@ class DockerSandbox(Sandbox):
     cpus = Float(1.0, help="CPU share of one kernel").tag(config=True)
     pids_limit = Int(256).tag(config=True)
     tmpfs_mb = Int(512, help="Size of the writable /tmp").tag(config=True)
+    workdir_mb = Int(1024, help="Size of the kernel's working folder (a tmpfs)").tag(config=True)
     gpu = Bool(False, help="Grade on a GPU (needs the NVIDIA container toolkit)").tag(config=True)
     gpu_ids = List(Unicode(), help="Cards to use; empty with gpu=True: any one card").tag(config=True)
     python = Unicode("python", help="The image's Python that runs ipykernel").tag(config=True)
@@ -50,14 +52,16 @@ class DockerSandbox(Sandbox):
 
     def container_spec(self, cmd: list[str], workdir: Path, runtime_dir: Path) -> dict:
         """Keyword arguments for ``docker.client.containers.run`` (JSON-serialisable)."""
-        kernel_cmd = [self.python] + cmd[cmd.index("-m"):] if "-m" in cmd else [self.python] + cmd[1:]
+        kernel_cmd = [self.python] + cmd[1:]  # the image's Python, same flags (-I: isolated)
         spec = {
             "image": self.image,
             "command": kernel_cmd,
             "user": self.user,
             "network_mode": "none",
             "read_only": True,
-            "tmpfs": {"/tmp": f"size={self.tmpfs_mb}m,mode=1777"},
+            # /tmp and the working folder are tmpfs with a size: quotas, and nothing left behind
+            "tmpfs": {"/tmp": f"size={self.tmpfs_mb}m,mode=1777",
+                      str(workdir): f"size={self.workdir_mb}m,mode=1777"},
             "mem_limit": f"{self.memory_mb}m",
             "memswap_limit": f"{self.memory_mb}m",
             "nano_cpus": int(self.cpus * 1e9),
@@ -65,10 +69,8 @@ class DockerSandbox(Sandbox):
             "cap_drop": ["ALL"],
             "security_opt": ["no-new-privileges"],
             "working_dir": str(workdir),
-            "environment": {"HOME": "/tmp", "MPLCONFIGDIR": "/tmp/matplotlib",
-                            **{k: v for k, v in os.environ.items() if k.startswith(("GRADERS_SECRET", "OMP_", "MKL_"))}},
-            "volumes": {str(workdir): {"bind": str(workdir), "mode": "rw"},
-                        str(runtime_dir): {"bind": str(runtime_dir), "mode": "rw"}},
+            "environment": {**kernel_environment(), "HOME": "/tmp", "MPLCONFIGDIR": "/tmp/matplotlib"},
+            "volumes": {str(runtime_dir): {"bind": str(runtime_dir), "mode": "rw"}},  # the sockets only
             "detach": True,
             "labels": {"org.dl-pytorch.role": "grading-kernel", "org.dl-pytorch.runtime": str(runtime_dir)},
         }

@@ -1,4 +1,15 @@
-"""A kernel manager that starts kernels through a sandbox and talks to them over IPC sockets."""
+"""A kernel manager that starts kernels through a sandbox and talks to them over IPC sockets.
+
+Whatever the backend, the student's kernel gets:
+
+* an environment built from an allow-list (``KERNEL_ENVIRONMENT``): no grading secret, no
+  database URL, no credential of the grader's;
+* a fresh, empty working folder of its own (``<runtime>/work``), never the autograded folder:
+  no notebook (the restored one holds the hidden tests) and none of the files submitted
+  beside it lie there;
+* Python in isolated mode (``-I``): neither the working folder nor ``$PYTHONPATH`` nor the
+  user's site-packages is on ``sys.path``, so a submitted ``numpy.py`` shadows nothing.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +23,18 @@ from traitlets import Any
 
 from .base import NoSandbox
 
+#: variables the kernel inherits from the grader; everything else is dropped
+KERNEL_ENVIRONMENT = (
+    "PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_NUMERIC", "TZ",
+    "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
+    "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "GRADERS_DEVICE",
+)
+
+
+def kernel_environment(source: dict[str, str] | None = None) -> dict[str, str]:
+    source = os.environ if source is None else source
+    return {k: source[k] for k in KERNEL_ENVIRONMENT if source.get(k)}
+
 
 class SandboxedKernelManager(AsyncKernelManager):
     sandbox = Any(help="The Sandbox instance that wraps the kernel command")
@@ -23,6 +46,11 @@ class SandboxedKernelManager(AsyncKernelManager):
         self._runtime_dir: Path | None = None
         self._workdir: Path | None = None
 
+    @property
+    def runtime_dir(self) -> Path | None:
+        """The folder of the running kernel's connection file and sockets (new at each start)."""
+        return self._runtime_dir
+
     async def _async_pre_start_kernel(self, **kw):
         # IPC sockets in a private folder: no TCP port, so the kernel needs no network at all
         root = self.sandbox.runtime_root()
@@ -32,17 +60,21 @@ class SandboxedKernelManager(AsyncKernelManager):
         self.transport = "ipc"
         self.ip = str(self._runtime_dir / "ipc")
         self.connection_file = str(self._runtime_dir / "kernel.json")
-        self._workdir = Path(kw.get("cwd") or os.getcwd())
+        self._workdir = self._runtime_dir / "work"
+        self._workdir.mkdir()
         # SIGINT to a wrapper would not reach the kernel: ask the kernel itself to interrupt
         self.kernel_spec.interrupt_mode = "message"
-        env = dict(kw.get("env") or os.environ)
+        env = kernel_environment()
+        env.update({"HOME": str(self._workdir), "MPLCONFIGDIR": str(self._workdir / ".matplotlib")})
         env.update(self.sandbox.environment())
-        env = {k: v for k, v in env.items() if v != ""}
-        kw["env"] = env
+        kw["env"] = {k: v for k, v in env.items() if v != ""}
+        kw["cwd"] = str(self._workdir)
         return await super()._async_pre_start_kernel(**kw)
 
     def format_kernel_cmd(self, extra_arguments=None):
         cmd = super().format_kernel_cmd(extra_arguments)
+        if len(cmd) > 2 and cmd[1] == "-m" and "python" in Path(cmd[0]).name:
+            cmd = [cmd[0], "-I"] + cmd[1:]  # isolated: nothing of the working folder is importable
         self.sandbox.prepare(self._workdir, Path(self.connection_file))
         return self.sandbox.wrap(cmd, self._workdir)
 
@@ -51,5 +83,5 @@ class SandboxedKernelManager(AsyncKernelManager):
         await super()._async_cleanup_resources(restart=restart)
         if self._runtime_dir is not None:  # each start makes a new one, restarts included
             self.sandbox.cleanup(self._runtime_dir)
-            shutil.rmtree(self._runtime_dir, ignore_errors=True)
+            shutil.rmtree(self._runtime_dir, ignore_errors=True)  # never follows links planted there
             self._runtime_dir = None
