@@ -55,7 +55,7 @@ WRONG_ANSWERS = [
         h = torch.relu(self.conv(x))
         return self.fc(h.mean(dim=-1)).squeeze(-1)   # average pooling dilutes one site among 41 windows
 ''',
-        loses={"test-motif-cnn": 1.5, "test-train": 0.5187, "test-saliency": 0.4686},
+        loses={"test-motif-cnn": 1.5, "test-train": 0.5187, "test-saliency": 0.4097},
         note="the trained model is then weaker (held-out accuracy ~0.76) and its saliency peaks less often "
              "on the motif: partial credit on both thresholds",
     ),
@@ -135,7 +135,7 @@ WRONG_ANSWERS = [
     counts = windows.sum(dim=0)
     return "".join(DNA_ALPHABET[c] for c in counts.argmax(dim=0).tolist())
 ''',
-        loses={"test-recover-motif": 2.25},
+        loses={"test-recover-motif": 1.5},
         note="the peak is any base of the site: windows are shifted differently in every sequence",
     ),
 ]

@@ -50,8 +50,9 @@ WRONG_ANSWERS = [
         return self.classifier(self.features(self.dropout(x)).flatten(1))
 ''',
         # the dropout-placement check (1 of 8 shares); input dropout also hurts the experiment:
-        # model_reg reaches only ~0.695 on the held-out digits (ramp credit on a 2-share check)
-        loses={"test-cnn": 0.375, "test-experiment": 0.3116},
+        # model_reg reaches only ~0.696 on the held-out digits (ramp credit on a 2-share check; the
+        # held-out digits are drawn with the assignment's derived secret)
+        loses={"test-cnn": 0.375, "test-experiment": 0.3012},
     ),
     WrongAnswer(
         name="weight-decay-selects-by-name",
@@ -138,8 +139,8 @@ def decay_param_groups(model, weight_decay):
     return history
 ''',
         # the spy check (2 of 8 shares); model_reg sees one fixed shifted copy of the 200 images and
-        # generalises like an unaugmented model: held-out ~0.656 (ramp) and < plain + 0.05
-        loses={"test-train-evaluate": 1.0, "test-experiment": 1.5524},
+        # generalises like an unaugmented model: held-out ~0.657 (ramp) and < plain + 0.05
+        loses={"test-train-evaluate": 1.0, "test-experiment": 1.542},
     ),
     WrongAnswer(
         name="experiment-copy-paste-trains-plain-twice",

@@ -129,8 +129,9 @@ WRONG_ANSWERS = [
     optimizer.step()
     return loss.item()
 ''',
-        loses={"test-train-step": 1.3333, "test-exact-match": 2.3925},
-        note="gradients accumulate over the steps: the trained model reaches an exact match of about 0.61",
+        # the exact match is measured on held-out sequences drawn with the assignment's derived secret
+        loses={"test-train-step": 1.3333, "test-exact-match": 2.2519},
+        note="gradients accumulate over the steps: the trained model reaches an exact match of about 0.63",
     ),
     WrongAnswer(
         name="train-step-clips-after-the-step",
