@@ -1,4 +1,4 @@
-# The hub of the Docker tier: JupyterHub, DockerSpawner, the idle culler, NativeAuthenticator,
+# The hub of the Docker tier: JupyterHub, DockerSpawner, the idle culler, NativeAuthenticator (and LTI 1.3),
 # configurable-http-proxy, and nbgrader with `graders` for the courses' formgrader services.
 # Build from the repository root: docker compose -f docker/compose.yaml build
 FROM python:3.11.14-slim-bookworm
@@ -15,12 +15,12 @@ RUN apt-get update \
 WORKDIR /srv/graders
 COPY requirements.txt pyproject.toml README.md ./
 COPY graders/ graders/
-# The exact versions of requirements.txt but torch: student code runs in the notebook image (the
-# formgrader grades with GRADERS_SANDBOX=docker), never in the hub. Then the hub's own extra.
+# The exact versions of requirements.txt but torch (with NativeAuthenticator and the LTI 1.3
+# authenticator): student code runs in the notebook image (the formgrader grades with
+# GRADERS_SANDBOX=docker), never in the hub.
 RUN grep -v '^torch==' requirements.txt > /tmp/requirements-hub.txt \
  && pip install --no-cache-dir -r /tmp/requirements-hub.txt \
- && pip install --no-cache-dir --no-deps . \
- && pip install --no-cache-dir jupyterhub-nativeauthenticator==1.3.0
+ && pip install --no-cache-dir --no-deps .
 
 COPY docker/jupyterhub_config.py /srv/jupyterhub/jupyterhub_config.py
 WORKDIR /srv/jupyterhub

@@ -14,10 +14,10 @@ COPY --chown=${NB_UID}:${NB_GID} pyproject.toml README.md /tmp/graders/
 COPY --chown=${NB_UID}:${NB_GID} graders/ /tmp/graders/graders/
 RUN pip install --no-cache-dir --no-deps /tmp/graders && rm -rf /tmp/graders
 
-# nbgrader on the hub (exchange, JupyterHub groups, student id) and the student server's settings:
+# nbgrader on the hub (the exchange service's client, JupyterHub groups, student id) and the student
+# server's settings:
 # two folders of Jupyter's config path, as JUPYTER_CONFIG_PATH gives them to the embedded hub's servers
 COPY graders/hub/jupyter_config/common/ /usr/local/etc/jupyter/
 COPY graders/hub/jupyter_config/student/ /etc/jupyter/
 
-ENV GRADERS_HUB_EXCHANGE=/srv/nbgrader/exchange
 WORKDIR /home/${NB_USER}

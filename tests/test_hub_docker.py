@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -61,7 +62,11 @@ def test_docker_config_loads_with_dockerspawner(hub_env):
     assert "<select" in spawner.options_form                 # the spawn page offers the choice
     assert spawner.remove and spawner.use_internal_ip and spawner.network_name == "graders-hub"
     assert callable(spawner.extra_host_config) and callable(spawner.post_stop_hook)
-    assert "/srv/nbgrader/exchange" in spawner.volumes.values()
+    assert spawner.volumes == {"graders-hub-user-{username}": "/home/jovyan/work"}     # no shared exchange volume
+    assert spawner.environment["GRADERS_HUB_EXCHANGE_URL"] == "http://hub:10100/services/exchange/"
+    [exchange] = [s for s in c.JupyterHub.services if s["name"] == "exchange"]
+    assert exchange["url"] == "http://127.0.0.1:10100" and exchange["environment"]["GRADERS_HUB_EXCHANGE_LISTEN_IP"] == "0.0.0.0"
+    assert c.JupyterHub.authenticator_class == "graders.hub.auth.ApprovedSignupAuthenticator"
     [formgrader] = [s for s in c.JupyterHub.services if s["name"] == "dl-pytorch"]
     assert formgrader["url"] == "http://127.0.0.1:10101" and "--ServerApp.root_dir" in " ".join(formgrader["command"])
     roles = {r["name"]: r for r in c.JupyterHub.load_roles}
@@ -71,14 +76,23 @@ def test_docker_config_loads_with_dockerspawner(hub_env):
     assert c.Authenticator.allowed_users == {"instructor", "ta", "alice", "bob"}
 
 
-def test_embedded_and_docker_tiers_differ_only_in_the_spawner(hub_env, monkeypatch):
-    monkeypatch.setenv("GRADERS_HUB_PASSWORD", "demo-password")
+def test_embedded_and_docker_tiers_share_roles_groups_and_services(hub_env, monkeypatch):
+    from graders.hub.config import isolates_users
+    from graders.hub.confine import ensure_account
+
+    if isolates_users("local"):             # as root the formgrader runs as the course folder's owner
+        owner = ensure_account("dlpytorch-owner")
+        for path in [hub_env / "course", *(hub_env / "course").rglob("*")]:
+            os.chown(path, owner.pw_uid, owner.pw_gid)
+    monkeypatch.setenv("GRADERS_HUB_BIND_URL", "http://127.0.0.1:8000")
     docker = load_hub_config(DOCKER / "jupyterhub_config.py")
     local = load_hub_config(REPO / "graders" / "hub" / "jupyterhub_config.py")
-    assert local.JupyterHub.spawner_class.endswith("SimpleLocalProcessSpawner")
-    for key in ("services", "load_roles", "load_groups"):
+    assert local.JupyterHub.spawner_class.endswith(("ConfinedSpawner", "SimpleLocalProcessSpawner"))
+    for key in ("load_roles", "load_groups"):
         assert local.JupyterHub[key] == docker.JupyterHub[key], key
+    assert [s["name"] for s in local.JupyterHub.services] == [s["name"] for s in docker.JupyterHub.services]
     assert local.Spawner.server_token_scopes == docker.Spawner.server_token_scopes
+    assert local.JupyterHub.authenticator_class == "graders.hub.auth.RosterAuthenticator"
 
 
 def test_without_a_roster_the_hub_says_what_to_set(monkeypatch):
@@ -267,7 +281,8 @@ def test_compose_file_parses_and_wires_the_hub():
     compose = yaml.safe_load((DOCKER / "compose.yaml").read_text())
     hub = compose["services"]["hub"]
     assert "/var/run/docker.sock:/var/run/docker.sock" in hub["volumes"]
-    assert any(v.startswith("graders-hub-exchange:") for v in hub["volumes"])
+    assert not any("exchange" in v for service in compose["services"].values() for v in service.get("volumes", []))
+    assert set(compose["volumes"]) == {"hub-state"}          # the exchange keeps its store in the hub's state
     assert hub["environment"]["GRADERS_HUB_DOCKER_NETWORK"] in compose["networks"]
     assert compose["networks"]["graders-hub"]["name"] == "graders-hub"
     images = {compose["services"][s]["image"] for s in ("notebook-cpu", "notebook-gpu")}
@@ -307,7 +322,15 @@ def test_helm_values_validate_against_the_chart_schema():
     assert profiles["gpu"]["environment"]["NVIDIA_DRIVER_CAPABILITIES"] == "compute,utility"
     assert int(profiles["gpu"]["environment"]["GRADERS_IDLE_SHUTDOWN_S"]) < ours["cull"]["timeout"]
     for profile in profiles.values():                     # a profile's environment replaces extraEnv
-        assert profile["environment"]["GRADERS_HUB_EXCHANGE"] == ours["singleuser"]["extraEnv"]["GRADERS_HUB_EXCHANGE"]
+        assert profile["environment"]["GRADERS_HUB_EXCHANGE_URL"] == ours["singleuser"]["extraEnv"]["GRADERS_HUB_EXCHANGE_URL"]
+    # no ReadWriteMany claim: students' pods mount nothing shared; they reach the exchange in the hub pod
+    claims = json.dumps(ours)
+    assert "graders-exchange" not in claims and "/srv/nbgrader/exchange" not in claims
+    assert {"name": "exchange", "port": 10100, "targetPort": 10100} in ours["hub"]["service"]["extraPorts"]
+    assert {"port": 10100} in ours["hub"]["networkPolicy"]["ingress"][0]["ports"]
+    [egress] = ours["singleuser"]["networkPolicy"]["egress"]
+    assert egress["ports"] == [{"port": 10100, "protocol": "TCP"}] and egress["to"][0]["podSelector"]["matchLabels"] == {"component": "hub"}
+    assert ours["hub"]["config"]["JupyterHub"]["authenticator_class"] == "graders.hub.auth.ApprovedSignupAuthenticator"
     volumes = {v["name"]: v for v in ours["singleuser"]["storage"]["extraVolumes"]}
     assert volumes["dshm"]["emptyDir"]["medium"] == "Memory"
     assert {"name": "dshm", "mountPath": "/dev/shm"} in ours["singleuser"]["storage"]["extraVolumeMounts"]
@@ -326,7 +349,7 @@ def test_kubernetes_tier_keeps_the_charts_culler_and_roles(tmp_path, monkeypatch
     c.JupyterHub.load_roles = [{"name": "jupyterhub-idle-culler", "services": ["cull-idle"], "scopes": ["list:users"]}]
     configure_hub(c, settings_from_env(), "kubernetes")
     names = [s["name"] for s in c.JupyterHub.services]
-    assert names == ["cull-idle", "dl-pytorch"]                          # no second culler
+    assert names == ["cull-idle", "dl-pytorch", "exchange"]              # no second culler
     assert c.JupyterHub.load_roles[0]["name"] == "jupyterhub-idle-culler"
     [formgrader] = [s for s in c.JupyterHub.services if s["name"] == "dl-pytorch"]
     assert formgrader["url"] == "http://hub:10101" and "--ServerApp.ip=0.0.0.0" in formgrader["command"]
@@ -362,6 +385,7 @@ def docker_hub(tmp_path):
                       team={"instructors": ["instructor"], "tas": [], "students": ["alice"]},
                       config_file=REPO / "tests" / "fixtures" / "hub_docker_host_network.py",
                       extra_env={"GRADERS_HUB_CPU_IMAGE": HUB_TEST_IMAGE, "GRADERS_HUB_GPUS": "",
+                                 "GRADERS_HUB_CONNECT_IP": "127.0.0.1",   # containers share the host's network
                                  "GRADERS_DB_URL": None, "GRADERS_SECRET": "hub-docker-test"})
     with hub:
         yield hub
@@ -384,12 +408,33 @@ def test_real_engine_runs_a_student_server_in_a_container(docker_hub):
     assert "NVIDIA_VISIBLE_DEVICES=void" in attrs["Config"]["Env"]           # a CPU server
     assert not attrs["HostConfig"].get("DeviceRequests")
     assert attrs["HostConfig"]["ShmSize"] == 2 * 1024**3
+    # her container mounts her own volume and nothing else: no exchange, no course, no secret
+    assert [m["Name"] for m in attrs["Mounts"]] == ["graders-hub-user-alice"], attrs["Mounts"]
+    assert not any("SECRET" in e or "GRADERS_DB" in e for e in attrs["Config"]["Env"])
+    probe = container.exec_run(["python", "-c", (
+        "import os, json; print(json.dumps({p: os.path.exists(p) for p in "
+        f"[{str(docker_hub.course_root)!r}, {str(docker_hub.state_dir)!r}, '/srv/nbgrader/exchange']}}))")])
+    assert probe.exit_code == 0 and set(json.loads(probe.output.decode().strip().splitlines()[-1]).values()) == {False}
     for action in ("fetch", "submit"):
         result = alice.request("POST", "/user/alice/assignments/" + action,
                                data={"course_id": "dl-pytorch", "assignment_id": "smoke"}).json()
         assert result["success"], (action, result)
+    # from inside her container, with her server's token: a forged time is ignored
+    forged = container.exec_run(["python", "-c", (
+        "import base64, json, os, urllib.request\n"
+        "body = {'files': [{'path': 'timestamp.txt', 'content': base64.b64encode(b'2000-01-01 00:00:00 UTC').decode()},"
+        "                  {'path': 'smoke.ipynb', 'content': base64.b64encode(b'{}').decode()}]}\n"
+        "req = urllib.request.Request(os.environ['GRADERS_HUB_EXCHANGE_URL'] + 'api/submit/dl-pytorch/smoke', method='POST',"
+        " data=json.dumps(body).encode(), headers={'Authorization': 'token ' + os.environ['JUPYTERHUB_API_TOKEN'],"
+        " 'Content-Type': 'application/json'})\n"
+        "print(urllib.request.urlopen(req, timeout=30).read().decode())")])
+    assert forged.exit_code == 0, forged.output.decode()
+    receipt = json.loads(forged.output.decode().strip().splitlines()[-1])
+    assert receipt["student_id"] == "alice" and not receipt["timestamp"].startswith("2000")
     collected = instructor.request("POST", f"{api}/collect").json()
     assert collected["success"] and "alice" in collected["log"]
+    stamped = (docker_hub.course_root / "submitted" / "alice" / "smoke" / "timestamp.txt").read_text()
+    assert stamped == receipt["timestamp"]
     ops.stop_server("alice")
     # stopped and being removed (DockerSpawner.remove; with the vfs storage driver removal is slow)
     assert not docker.from_env().containers.list(filters={"name": "jupyter-alice"})

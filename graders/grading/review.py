@@ -57,7 +57,7 @@ class RubricForTAs(Preprocessor):
             text = found.get(grade_id(cell)) if cell.cell_type == "markdown" else None
             if text:
                 note = new_markdown_cell(
-                    "<div style='border-left:4px solid #8e24aa;padding-left:8px;background:#f7f0fa'>\n\n"
+                    "<div style='border-left:4px solid #8e24aa;padding-left:8px;background-color:#f7f0fa'>\n\n"
                     f"**Model answer and rubric (TAs only, from `source/`)**\n\n{text}\n\n</div>")
                 note.metadata["graders"] = {"rubric_for": grade_id(cell)}
                 cells.append(note)

@@ -21,9 +21,8 @@ from typing import Mapping
 
 ROSTER_ENV = "GRADERS_HUB_ROSTER"
 STATE_ENV = "GRADERS_HUB_STATE"
-EXCHANGE_ENV = "GRADERS_HUB_EXCHANGE"
-DEFAULT_EXCHANGE = "/srv/nbgrader/exchange"
-FIRST_SERVICE_PORT = 10101
+FIRST_SERVICE_PORT = 10101             # the first course's formgrader; the next courses take the next ports
+EXCHANGE_PORT = 10100                  # the exchange service (graders.hub.exchange)
 
 
 @dataclass(frozen=True)
@@ -61,8 +60,8 @@ class CourseTeam:
 @dataclass(frozen=True)
 class HubSettings:
     courses: tuple[CourseTeam, ...]
-    state_dir: Path                          # hub database, cookie secret, user homes (local tier)
-    exchange_root: Path = Path(DEFAULT_EXCHANGE)
+    state_dir: Path                          # hub database, cookie secret, exchange, user homes (local tier)
+    exchange_port: int = EXCHANGE_PORT
     bind_url: str = "http://:8000"
     idle_timeout_s: int = 3600               # CPU servers: stopped after an hour without activity
     gpu_idle_timeout_s: int = 1200           # GPU servers shut themselves down sooner: cards are scarce
@@ -121,7 +120,7 @@ def write_roster(path: Path, courses: list[dict]) -> Path:
 
 def settings_from_env(env: Mapping[str, str] | None = None) -> HubSettings:
     """Settings from the environment: $GRADERS_HUB_ROSTER (required), $GRADERS_HUB_STATE,
-    $GRADERS_HUB_EXCHANGE, $GRADERS_HUB_BIND_URL, $GRADERS_HUB_IDLE_TIMEOUT, $GRADERS_HUB_GPU_IDLE_TIMEOUT,
+    $GRADERS_HUB_EXCHANGE_PORT, $GRADERS_HUB_BIND_URL, $GRADERS_HUB_IDLE_TIMEOUT, $GRADERS_HUB_GPU_IDLE_TIMEOUT,
     $GRADERS_HUB_SERVICE_PORT (the first course's formgrader; the next courses take the next ports)."""
     env = os.environ if env is None else env
     if not env.get(ROSTER_ENV):
@@ -130,7 +129,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> HubSettings:
     return HubSettings(
         courses=read_roster(Path(env[ROSTER_ENV]), int(env.get("GRADERS_HUB_SERVICE_PORT", FIRST_SERVICE_PORT))),
         state_dir=Path(env.get(STATE_ENV, "/srv/jupyterhub")),
-        exchange_root=Path(env.get(EXCHANGE_ENV, DEFAULT_EXCHANGE)),
+        exchange_port=int(env.get("GRADERS_HUB_EXCHANGE_PORT", EXCHANGE_PORT)),
         bind_url=env.get("GRADERS_HUB_BIND_URL", "http://:8000"),
         idle_timeout_s=int(env.get("GRADERS_HUB_IDLE_TIMEOUT", 3600)),
         gpu_idle_timeout_s=int(env.get("GRADERS_HUB_GPU_IDLE_TIMEOUT", 1200)),
