@@ -7,6 +7,7 @@ what happened so exports and reports can say "not graded: <why>" instead of a si
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from dataclasses import dataclass
@@ -15,6 +16,9 @@ from sqlalchemy import Column, DateTime, Float, MetaData, String, Table, Text, c
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 GRADED, FLAGGED, FAILED = "graded", "flagged", "failed"  # flagged: graded, but look at it
+# written when a grader starts a submission and replaced by its outcome: a grader killed or
+# cancelled half-way leaves this, never a grade that looks final (exports show it as not graded)
+GRADING = "grading"
 
 metadata = MetaData()
 grading_status = Table(
@@ -48,7 +52,8 @@ _ready: set[tuple[str, int]] = set()
 def engine_with_tables(db_url: str, tables: MetaData):
     """An engine on ``db_url`` whose ``tables`` exist. Parallel graders may race to create them:
     the loser's "already exists" error is harmless, so it checks again instead of failing."""
-    engine = create_engine(db_url)
+    # SQLite: parallel graders wait for each other's writes instead of failing ("database is locked")
+    engine = create_engine(db_url, **({"connect_args": {"timeout": 60}} if db_url.startswith("sqlite") else {}))
     key = (db_url, id(tables))
     if key not in _ready:
         for attempt in range(5):
@@ -67,16 +72,18 @@ def _engine(db_url: str):
     return engine_with_tables(db_url, metadata)
 
 
-def record(db_url: str, outcome: GradingStatus) -> None:
+def record(db_url: str, outcome: GradingStatus) -> GradingStatus:
+    """Replace the submission's record by ``outcome``; returns it as recorded (with ``updated_at``)."""
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     engine = _engine(db_url)
     with engine.begin() as conn:
         conn.execute(delete(grading_status).where(
             (grading_status.c.assignment == outcome.assignment) & (grading_status.c.student == outcome.student)))
         conn.execute(grading_status.insert().values(
             assignment=outcome.assignment, student=outcome.student, status=outcome.status,
-            message=outcome.message[:4000], seconds=outcome.seconds,
-            updated_at=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)))
+            message=outcome.message[:4000], seconds=outcome.seconds, updated_at=now))
     engine.dispose()
+    return dataclasses.replace(outcome, message=outcome.message[:4000], updated_at=now.replace(tzinfo=dt.timezone.utc))
 
 
 def load(db_url: str) -> dict[tuple[str, str], GradingStatus]:
