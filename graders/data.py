@@ -25,11 +25,32 @@ def secret_seed(tag: str) -> int:
     return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
 
 
+#: Forces :func:`default_device` (``cpu``, ``cuda``, ``cuda:1``): ``graders check-devices`` and
+#: ``graders calibrate --device`` run the same notebook on each device through it.
+DEVICE_ENV = "GRADERS_DEVICE"
+
+
 def default_device():
-    """CUDA when present, else CPU: notebooks call this so the same code runs on both."""
+    """CUDA when present, else CPU (or ``$GRADERS_DEVICE``): notebooks call this so the same
+    code runs on both.
+
+    Seeded code must give the same numbers on every device: draw random numbers on the CPU
+    (``torch.randn(..., generator=g)``, a model built before ``.to(device)``) and move them;
+    ``torch.randn(..., device="cuda")`` draws from the CUDA generator, another stream.
+    """
     import torch
 
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    forced = os.environ.get(DEVICE_ENV, "").strip()
+    if not forced:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(forced)
+    except RuntimeError:
+        raise ValueError(f"${DEVICE_ENV}={forced!r} is not a device: use cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"${DEVICE_ENV}={forced!r} but CUDA is not available here "
+                           "(unset it, or set it to cpu)")
+    return device
 
 
 class Split(NamedTuple):

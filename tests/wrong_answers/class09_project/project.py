@@ -60,6 +60,22 @@ WRONG_ANSWERS = [
         note="a wide fully-connected head: 131,328 parameters in one layer",
     ),
     WrongAnswer(
+        name="gpu-sized-model-on-every-track",
+        cell="build-model",
+        code='''def build_model():
+    return nn.Sequential(
+        nn.Conv2d(1, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
+        nn.Conv2d(64, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(64, 128, 3, padding=1), nn.BatchNorm2d(128), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(128 * 4 * 4, N_CLASSES),
+    )
+''',
+        # 124,230 parameters and ~20x the baseline's arithmetic: over both CPU-track budgets, so the
+        # rerun is not compared and the hidden evaluation refuses to rank it
+        loses={"test-build-model": 1.0, "test-train-predict": 1.0, "test-run-experiment": 2.0, "test-leaderboard": 3.0},
+        note="the GPU track's model without reading TRACK: graded on a CPU, it breaks the CPU track's budgets",
+    ),
+    WrongAnswer(
         name="train-shuffles-without-seeding",
         cell="train-model",
         code=_TRAIN.format(seeding="", epochs=8),
@@ -116,7 +132,7 @@ WRONG_ANSWERS = [
     except OSError:  # no server: carry on
         pass
 '''),
-        loses={"test-offline": 1.0},
+        loses={"test-offline": 0.6667},
         note="the try/except hides the failure; the grader blocks the connection and reports it",
     ),
     WrongAnswer(
@@ -144,7 +160,7 @@ WRONG_ANSWERS = [
         "val_predictions": val_predictions,
     }
 ''',
-        loses={"test-offline": 1.0},
+        loses={"test-offline": 0.6667},
         note="works on the author's laptop only; on the grading machine the file is missing and silently skipped",
     ),
 ]
