@@ -2,23 +2,28 @@
 
     graders demo                       the whole loop on the embedded default
     graders release [ASSIGNMENT ...]   release/ from source/ (nbgrader generate_assignment)
-    graders autograde ASSIGNMENT       grade submitted/ in parallel (resumes; --force regrades all)
+    graders autograde ASSIGNMENT       grade submitted/ in parallel (resumes; --force regrades all;
+                                       --engine slurm|kubernetes: on a cluster)
+    graders grade-task ASSIGNMENT S..  grade these submissions here (what a cluster task runs)
     graders feedback ASSIGNMENT        nbgrader generate_feedback
     graders export [CSV] [--canvas R]  the gradebook as CSV, and for Canvas (ungraded work says why)
     graders report [ASSIGNMENT ...]    instructor analytics, reports/analytics.html
     graders similarity ASSIGNMENT      most similar submissions, side by side
     graders due|extend|override        due dates, per-student extensions and score overrides
     graders verify [ASSIGNMENT ...]    reference = full marks, stub = 0, wrong answers lose exactly
-    graders calibrate NOTEBOOK         metric thresholds over many secret seeds
-    graders bench [ASSIGNMENT ...]     notebook times, loop total, ours vs serial nbgrader
+    graders calibrate NOTEBOOK         metric thresholds over many secret seeds, devices, thread counts
+    graders check-devices              every reference with its hidden checks on CPU and CUDA, side by side
+    graders bench [ASSIGNMENT ...]     a class graded by serial nbgrader and by us; the in-cell limit
+    graders bench-slurm [ASSIGNMENT]   the Slurm engine against the local one on this node: overhead per submission
     graders k8s-jobs ASSIGNMENT        one grading Job per submission, as YAML for kubectl
-    graders hub                        JupyterHub on this machine with demo accounts (no Docker)
+    graders hub                        JupyterHub on this machine, a credential per person (no Docker)
     graders hub-load [--users N]       spawn N servers at once on an embedded hub: latency percentiles
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -32,7 +37,8 @@ def _course(args):
 def cmd_demo(args) -> int:
     from .grading.demo import run_demo
 
-    result = run_demo(_course(args), args.assignments or None, workers=args.workers, progress=not args.quiet)
+    result = run_demo(_course(args), args.assignments or None, workers=args.workers, progress=not args.quiet,
+                      everything=args.all)
     print()
     print(result.table)
     print()
@@ -40,6 +46,10 @@ def cmd_demo(args) -> int:
     print(f"Feedback:      {result.feedback}/<student>/<assignment>/*.html")
     for path in result.reports:
         print(f"Report:        {path}")
+    example = sorted(result.feedback.glob("bob/*/*.html"))
+    print(f"\nOpen in a browser: {example[0] if example else result.feedback} (bob's feedback) and "
+          f"{next((p for p in result.reports if p.name == 'analytics.html'), 'reports/analytics.html')} "
+          f"(the instructor's report); {sum(result.seconds.values()):.0f} s in all.")
     return 0
 
 
@@ -52,13 +62,25 @@ def cmd_release(args) -> int:
 
 
 def cmd_autograde(args) -> int:
-    from .grading.autograde import autograde
+    from .grading.autograde import main
 
-    outcomes = autograde(_course(args), args.assignment, args.students or None, workers=args.workers,
-                         force=args.force, progress=not args.quiet)
-    for o in outcomes:
-        print(f"{o.student:<24} {o.status:<8} {o.seconds:6.1f}s  {o.message.splitlines()[-1] if o.message else ''}")
-    return 1 if any(not o.graded for o in outcomes) else 0
+    if args.unconfined:  # the instructor's explicit choice: student code may run as the grader
+        os.environ["GRADERS_ALLOW_UNCONFINED"] = "1"
+    return main(_course(args), args.assignment, args.students or None, workers=args.workers, force=args.force,
+                progress=not args.quiet, engine=args.engine)
+
+
+def cmd_grade_task(args) -> int:
+    from .grading.engine import task_main
+
+    return task_main(_course(args), args.assignment, args.students, outcomes=args.outcomes)
+
+
+def cmd_bench_slurm(args) -> int:
+    from .grading.engine_bench import main
+
+    return main(_course(args), args.assignment, students=args.students, cpus=args.cpus,
+                per_task=tuple(args.per_task), one_node=args.one_node, progress=not args.quiet)
 
 
 def cmd_feedback(args) -> int:
@@ -152,41 +174,48 @@ def cmd_verify(args) -> int:
 
 
 def cmd_calibrate(args) -> int:
-    from .grading.calibrate import calibrate, format_calibration
+    from .grading.calibrate import main
 
-    stats = calibrate(Path(args.notebook), seeds=args.seeds, workers=args.workers, progress=not args.quiet)
-    print(format_calibration(stats, margin=args.margin))
-    return 0
+    return main(Path(args.notebook), seeds=args.seeds, devices=args.device or (), perturb=args.perturb,
+                workers=args.workers, margin=args.margin, progress=not args.quiet,
+                reseed=args.reseed, first_seed=args.first_seed)
+
+
+def cmd_check_devices(args) -> int:
+    from .grading.devices import main   # light: no nbgrader, runs on a bare GPU machine
+
+    return main(args.notebooks, devices=args.device or (), secret=args.secret, workers=args.workers,
+                timeout=args.timeout, quiet=args.quiet,
+                source=Path(args.course) / "source" if args.course else None)
 
 
 def cmd_bench(args) -> int:
-    from .grading.benchmark import run_benchmark
+    from .grading.benchmark import main
 
-    result = run_benchmark(_course(args), args.assignments or None, workers=args.workers, progress=not args.quiet)
-    print(result.format())
-    return 0
+    return main(_course(args), args.assignments or None, students=args.students, workers=args.workers,
+                progress=not args.quiet)
 
 
 def cmd_k8s_jobs(args) -> int:
     import yaml
 
     from .grading.autograde import submitted_students
-    from .grading.kubernetes import GradingTier, manifests
+    from .grading.kubernetes import manifests, tier_for
 
     course = _course(args)
-    tier = GradingTier(namespace=args.namespace, gpu=args.gpu,
-                       **({"kernel_image": args.image} if args.image else {}))
+    tier = tier_for(course, args.assignment, gpu=args.gpu, **({"kernel_image": args.image} if args.image else {}),
+                    **({"namespace": args.namespace} if args.namespace else {}))
     students = args.students or submitted_students(course, args.assignment)
     print(yaml.safe_dump_all(manifests(tier, args.assignment, students), sort_keys=False), end="")
     return 0
 
 
 def _embedded_hub(args, state: Path):
-    from .hub.embedded import EmbeddedHub
+    from .hub.embedded import EmbeddedHub, team_from_roster
 
     course = _course(args)
-    return EmbeddedHub(course.root, state, port=args.port, ip=args.ip,
-                       **({"password": args.password} if getattr(args, "password", None) else {}))
+    team = team_from_roster(Path(args.roster), course.root) if getattr(args, "roster", None) else None
+    return EmbeddedHub(course.root, state, port=args.port, ip=args.ip, **({"team": team} if team else {}))
 
 
 def _interrupt(signum, frame):
@@ -198,7 +227,7 @@ def cmd_hub(args) -> int:
 
     hub = _embedded_hub(args, Path(args.state) if args.state else _course(args).root / ".hub")
     signal.signal(signal.SIGTERM, _interrupt)      # stop the hub and its servers on SIGTERM too
-    hub.start()
+    hub.start(new_credentials=tuple(args.new_credentials or ()))
     print(hub.banner())
     print(f"  log:      {hub.log_path}")
     try:
@@ -208,6 +237,19 @@ def cmd_hub(args) -> int:
         return 0
     finally:
         hub.stop()
+
+
+def cmd_hub_authorize(args) -> int:
+    import os
+
+    from .hub.auth import authorize_signup
+
+    db_url = args.db_url or f"sqlite:///{Path(os.environ.get('GRADERS_HUB_STATE', '/srv/jupyterhub')) / 'jupyterhub.sqlite'}"
+    if not authorize_signup(db_url, args.name):
+        print(f"nobody signed up as {args.name!r} in {db_url}: sign up at /hub/signup first, then run this again")
+        return 1
+    print(f"{args.name} may log in now")
+    return 0
 
 
 def cmd_hub_load(args) -> int:
@@ -232,7 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("-j", "--workers", type=int, default=None, help="parallel graders (default: cores)")
 
     p = sub.add_parser("demo", help="release, demo submissions, autograde, feedback, gradebook")
-    p.add_argument("assignments", nargs="*")
+    p.add_argument("assignments", nargs="*", help="default: one quick assignment per part of the course")
+    p.add_argument("--all", action="store_true", help="every assignment of the course")
     workers(p)
     p.set_defaults(func=cmd_demo)
 
@@ -245,8 +288,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("students", nargs="*")
     p.add_argument("--force", action="store_true",
                    help="regrade everything (default: skip submissions graded since they were submitted)")
+    p.add_argument("--engine", choices=("local", "slurm", "kubernetes"), default="local",
+                   help="where: forked workers here (default), a Slurm job array, Kubernetes Jobs "
+                        "(c.GradingResources, c.SlurmGrading, c.KubernetesGrading in nbgrader_config.py)")
+    p.add_argument("--unconfined", action="store_true",
+                   help="grade without a sandbox where none is available (student code runs as you: "
+                        "only for code you trust)")
     workers(p)
     p.set_defaults(func=cmd_autograde)
+
+    p = sub.add_parser("grade-task", help="grade these submissions here and record them (what a cluster task runs)")
+    p.add_argument("assignment")
+    p.add_argument("students", nargs="+")
+    p.add_argument("--outcomes", help="folder where the driver of a cluster run reads each outcome")
+    p.set_defaults(func=cmd_grade_task)
 
     p = sub.add_parser("feedback", help="generate feedback for an assignment")
     p.add_argument("assignment")
@@ -301,14 +356,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("notebook")
     p.add_argument("--seeds", type=int, default=20)
     p.add_argument("--margin", type=float, default=0.02, help="target = worst seed minus this")
+    p.add_argument("--device", action="append", choices=("cpu", "cuda"),
+                   help="calibrate on this device (repeatable; default: every device here)")
+    p.add_argument("--perturb", choices=("spread", "all", "none"), default="spread",
+                   help="threads 1/2/4 x deterministic algorithms on/off: one setting per seed in turn "
+                        "(spread, default), every setting for every seed (all, 6x the runs), or none")
+    p.add_argument("--reseed", action="store_true",
+                   help="run i adds i to every torch.manual_seed: another random stream (dropout masks, "
+                        "initial weights), as on another device; finds thresholds that hold for one lucky draw only")
+    p.add_argument("--first-seed", type=int, default=0, help="secrets calibration-N from this N on")
     workers(p)
     p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("check-devices", help="every reference notebook with its hidden checks on each device "
+                       "(CPU, CUDA when visible): time and score side by side; exit 1 if any loses points")
+    p.add_argument("notebooks", nargs="*", help="assignments or assignment/notebook (default: all)")
+    p.add_argument("--device", action="append", help="cpu, cuda (repeatable; default: every device here)")
+    p.add_argument("--secret", default="check-devices", help="the grading secret (the same on every machine)")
+    p.add_argument("--timeout", type=float, default=1200, help="seconds a notebook may take")
+    workers(p)
+    p.set_defaults(func=cmd_check_devices)
     p = sub.add_parser("k8s-jobs", help="Kubernetes Job manifests: one grading Job per submission")
     p.add_argument("assignment")
     p.add_argument("students", nargs="*")
-    p.add_argument("--namespace", default="dl-pytorch")
+    p.add_argument("--namespace", help="default: c.KubernetesGrading.namespace")
     p.add_argument("--image", help="the notebook image the kernels run in")
-    p.add_argument("--gpu", action="store_true", help="grade on a GPU (nvidia.com/gpu: 1 per Job)")
+    p.add_argument("--gpu", action="store_true", help="grade on a GPU (nvidia.com/gpu: 1 per Job; default: "
+                   "the assignment's c.GradingResources)")
     p.set_defaults(func=cmd_k8s_jobs)
 
     def hub_address(p, port):
@@ -317,9 +391,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("hub", help="JupyterHub on this machine: demo accounts, formgrader, no Docker")
     hub_address(p, 8000)
-    p.add_argument("--state", help="hub database, exchange, homes, log (default: COURSE/.hub)")
-    p.add_argument("--password", help="the demo accounts' password (default: a random one, printed)")
+    p.add_argument("--state", help="hub database, credentials, exchange, homes, log (default: COURSE/.hub)")
+    p.add_argument("--roster", help="who teaches and takes the course (YAML as docker/roster.yaml; "
+                   "default: demo accounts instructor, ta, alice, bob, carol)")
+    p.add_argument("--new-credentials", nargs="+", metavar="NAME", help="replace these people's credentials")
     p.set_defaults(func=cmd_hub)
+
+    p = sub.add_parser("hub-authorize", help="Docker/Kubernetes tiers: approve a pending sign-up from the machine "
+                       "(the first instructor's; the instructors approve everyone else at /hub/authorize)")
+    p.add_argument("name")
+    p.add_argument("--db-url", help="the hub's database (default: $GRADERS_HUB_STATE/jupyterhub.sqlite)")
+    p.set_defaults(func=cmd_hub_authorize)
 
     p = sub.add_parser("hub-load", help="spawn-latency percentiles: N servers at once on an embedded hub")
     hub_address(p, 8765)
@@ -327,10 +409,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=300.0, help="seconds a server may take to be ready")
     p.set_defaults(func=cmd_hub_load)
 
-    p = sub.add_parser("bench", help="notebook times, the loop's total, ours vs serial nbgrader")
-    p.add_argument("assignments", nargs="*")
+    p = sub.add_parser("bench", help="a class graded by serial stock nbgrader and by us, against the in-cell limit")
+    p.add_argument("assignments", nargs="*", help="default: the demo's subset (one assignment per part)")
+    p.add_argument("--students", type=int, default=24, help="submissions per assignment (the reference's)")
     workers(p)
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("bench-slurm", help="the Slurm engine against the local engine, same submissions, this node")
+    p.add_argument("assignment", nargs="?", help="default: the first assignment")
+    p.add_argument("--students", type=int, default=12, help="copies of the reference submission")
+    p.add_argument("--cpus", type=int, default=1, help="cores per submission (both engines run cores/cpus at once)")
+    p.add_argument("--per-task", type=int, nargs="+", default=[1, 4], help="submissions per array task, each tried")
+    p.add_argument("--one-node", action="store_true", help="start a throwaway one-node cluster and PostgreSQL "
+                   "here (root; apt-get install slurm-wlm slurmdbd munge mariadb-server postgresql)")
+    p.set_defaults(func=cmd_bench_slurm)
     return parser
 
 
