@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import subprocess
+import sys
 
 import pytest
 
@@ -185,3 +187,23 @@ def test_student_code_is_never_run_unconfined_unless_told(mini_course, monkeypat
                  "--unconfined"]) == 0
     assert {c.grade_id: c.score for c in cell_scores(mini_course, "smoke", "ann") if not c.manual} == {
         "test-double": 2.0, "test-score": 3.0}
+
+
+def test_workers_forked_after_the_parent_used_its_event_loop_do_not_hang(mini_course):
+    """A grader that already waited on a thread in-process (the event loop's default executor now
+    holds an idle thread) then forks its workers: they must not queue work on that executor, whose
+    thread does not exist in a forked child (they would wait for the checker forever)."""
+    script = (
+        "import asyncio, sys\n"
+        "from graders.grading.course import Course\n"
+        "from graders.grading.demo import run_demo\n"
+        "from jupyter_core.utils import run_sync\n"
+        "async def wait_on_a_thread():\n"
+        "    await asyncio.get_running_loop().run_in_executor(None, lambda: None)\n"
+        "run_sync(wait_on_a_thread)()  # as SandboxedExecute does when grading in-process\n"
+        "from pathlib import Path\n"
+        "result = run_demo(Course(Path(sys.argv[1])), workers=2, progress=False, say=lambda *_: None)\n"
+        "print('GRADED')\n")
+    proc = subprocess.run([sys.executable, "-c", script, str(mini_course.root)], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0 and "GRADED" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-2000:]

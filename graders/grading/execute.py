@@ -118,6 +118,22 @@ def trusted_cells(resources: dict) -> dict[str, TrustedCell]:
     return cells
 
 
+_RECEIVERS: dict = {}  # pid -> ThreadPoolExecutor
+
+
+def _receiver():
+    """A thread pool of this process for waiting on the checker.  Not the event loop's default
+    executor: a grading worker forked from a process that had already graded in-process inherits
+    that loop and its executor, whose threads do not exist after the fork; work queued there would
+    never run and the grader would wait forever."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = _RECEIVERS.get(os.getpid())
+    if pool is None:
+        pool = _RECEIVERS[os.getpid()] = ThreadPoolExecutor(2, thread_name_prefix="checker-receive")
+    return pool
+
+
 class SandboxedExecute(Execute):
     sandbox = Unicode("auto", help="Sandbox backend: auto, local, docker, pod, none (see graders.grading.sandbox)"
                       ).tag(config=True)
@@ -386,14 +402,14 @@ class SandboxedExecute(Execute):
         loop = asyncio.get_running_loop()
         socket = str(Path(self.km.runtime_dir) / "checker.sock")
         self._checker.send(dict(message, socket=socket))
-        first = await loop.run_in_executor(None, self._checker.receive, 30)
+        first = await loop.run_in_executor(_receiver(), self._checker.receive, 30)
         if first is None:
             return None
         serving = None
         if first.get("need_student"):
             serving = self.kc.execute(SERVE.format(path=socket), silent=True, store_history=False,
                                       allow_stdin=False)
-        result = await loop.run_in_executor(None, self._checker.receive, budget + CHECKER_GRACE)
+        result = await loop.run_in_executor(_receiver(), self._checker.receive, budget + CHECKER_GRACE)
         outcome = (result or {}).get("outcome")
         cell = message.get("cell", message.get("op"))
         if serving is None or await self._async_finished(serving, self.restart_grace):
