@@ -78,6 +78,16 @@ def _init_worker(log_path: str) -> None:
     os.dup2(fd, 2)
     os.close(fd)
     warnings.simplefilter("ignore")  # SQLAlchemy's autoflush warnings from nbgrader's gradebook
+    # an event loop of its own: the one inherited from the parent (jupyter_core keeps one per
+    # thread) shares its epoll instance and its thread pool's bookkeeping with the parent
+    import asyncio
+
+    from jupyter_core import utils as jupyter_utils
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    if hasattr(jupyter_utils, "_loop"):
+        jupyter_utils._loop.set(loop)
 
 
 def _grade_one(root: str, assignment: str, student: str) -> GradingStatus:
