@@ -53,11 +53,16 @@ class CellOutcome:
 
 _server: Optional[subprocess.Popen] = None
 _server_owner = 0  # the pid that started it (forked workers see the path, not the process)
+_server_path = ""
 
 
 def ensure_server(timeout: float = 120.0) -> str:
     """The path of a running checker server's socket, starting one if this process has none."""
-    global _server, _server_owner
+    global _server, _server_owner, _server_path
+    if _server is not None and _server_owner == os.getpid() and _server.poll() is None \
+            and Path(_server_path).exists():  # ours, even if the environment lost its path
+        os.environ[SERVER_ENV] = _server_path
+        return _server_path
     path = os.environ.get(SERVER_ENV)
     alive = _server is None or _server_owner != os.getpid() or _server.poll() is None
     if path and Path(path).exists() and alive:
@@ -73,7 +78,7 @@ def ensure_server(timeout: float = 120.0) -> str:
         if _server.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"the checker server did not start (exit code {_server.poll()})")
         time.sleep(0.05)
-    os.environ[SERVER_ENV] = path  # workers forked from here use the same server
+    os.environ[SERVER_ENV] = _server_path = path  # workers forked from here use the same server
     return path
 
 

@@ -87,7 +87,6 @@ class Confinement:
 
     def command(self) -> list[str]:
         root = Root("bwrap", made=("/tmp", "/dev"))
-        root.read_only(self.readable)
         args, made, parents = root.args, root.made, root.parents
         # a procfs of its own PID namespace, or the machine's unmasked one: the kernel lets the grading
         # sandbox mount a new procfs only where the current one hides nothing
@@ -101,6 +100,7 @@ class Confinement:
         args += parents(Path("/var/tmp")) + ["--perms", "1777", "--size", str(self.tmp_mb * 2**20),
                                              "--tmpfs", "/var/tmp"]
         made.add(Path("/var/tmp"))
+        root.read_only(self.readable)  # after the tmpfs mounts: a Python installed under /tmp stays visible
         for path in sorted(map(Path, self.writable), key=lambda p: len(p.parts)):
             args += parents(path) + ["--bind", str(path), str(path)]
             made.add(path)

@@ -164,7 +164,6 @@ class LocalSandbox(Sandbox):
         """Only what the kernel needs is mounted: the system's programs and libraries, Python,
         the ``graders`` package, its own sockets, and size-limited scratch space."""
         root = Root(self.bwrap)
-        root.read_only(self.extra_visible)
         args, made, parents = root.args, root.made, root.parents
         args += ["--dev", "/dev", "--proc", "/proc", "--ro-bind", "/sys", "/sys"]
         for device in sorted(Path("/dev").glob("nvidia*")):  # the grading GPU, when there is one
@@ -172,6 +171,8 @@ class LocalSandbox(Sandbox):
         args += ["--perms", "1777", "--size", str(self.tmp_mb * 2**20), "--tmpfs", "/tmp",
                  "--perms", "1777", "--size", str(self.tmp_mb * 2**20), "--tmpfs", "/dev/shm"]
         made.update({Path("/tmp"), Path("/dev"), Path("/dev/shm")})
+        # after the scratch tmpfs mounts: a Python or a course cloned under /tmp stays visible
+        root.read_only(self.extra_visible)
         if runtime_dir is not None:
             args += parents(runtime_dir) + ["--bind", str(runtime_dir.resolve()), str(runtime_dir.resolve())]
         work = workdir.resolve()
