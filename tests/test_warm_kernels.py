@@ -77,3 +77,18 @@ def test_the_zygote_refuses_to_run_outside_its_sandbox(tmp_path):
                           timeout=60, stdin=subprocess.DEVNULL)
     assert proc.returncode != 0 and "refusing to run" in proc.stderr
     assert marker.exists()
+
+
+def test_scratch_counts_as_empty_with_only_the_sandbox_mounts_left(tmp_path):
+    """A Python or course cloned under /tmp is bound into the sandbox's /tmp: its mount points and
+    the folders above them stay; anything else a kernel left means the scratch is not empty."""
+    from graders.grading.sandbox.zygote import _only_mounts_left
+
+    mounts = {str(tmp_path / "clean" / ".venv"), str(tmp_path / "clean" / "graders")}
+    for m in mounts:
+        os.makedirs(os.path.join(m, "inside"))          # the mounts' own content is never looked at
+    (tmp_path / "clean" / "left-behind.txt").write_text("x")
+    assert not _only_mounts_left(str(tmp_path), mounts)
+    (tmp_path / "clean" / "left-behind.txt").unlink()
+    assert _only_mounts_left(str(tmp_path), mounts)
+    assert not _only_mounts_left(str(tmp_path), set())  # no mounts: the folder itself is left over

@@ -63,26 +63,52 @@ def _empty(folder: str) -> bool:
         stack = [(os.path.join(folder, name), False) for name in os.listdir(folder)]
     except OSError:
         return False
+    mounts: set[str] = set()
     while stack:  # iterative: a tree a kernel made as deep as it liked must not overflow the stack
         path, emptied = stack.pop()
         try:
             st = os.lstat(path)
             if st.st_dev != device:
-                continue  # a mount point: never ours to empty
+                mounts.add(path)  # a mount point (Python cloned under /tmp): never ours to empty
+                continue
             if not stat.S_ISDIR(st.st_mode):
                 os.unlink(path)
             elif emptied:
                 os.rmdir(path)
             else:
-                os.chmod(path, 0o700)  # a folder the kernel locked: its own, so it can be opened again
+                try:  # a folder the kernel locked: its own, so it can be opened again
+                    os.chmod(path, 0o700)
+                except OSError:
+                    pass  # not the kernel's: the sandbox's own, above a mount point
                 stack.append((path, True))
                 stack.extend((os.path.join(path, name), False) for name in os.listdir(path))
         except OSError:
             continue
+    return _only_mounts_left(folder, mounts)
+
+
+def _only_mounts_left(folder: str, mounts: set[str]) -> bool:
+    """Nothing is left in ``folder`` but the sandbox's own mount points and the folders above them."""
+    above: set[str] = set()
+    for m in mounts:
+        parent = os.path.dirname(m)
+        while parent.startswith(folder.rstrip(os.sep) + os.sep):
+            above.add(parent)
+            parent = os.path.dirname(parent)
+    stack = [folder]
     try:
-        return not os.listdir(folder)
+        while stack:
+            current = stack.pop()
+            for name in os.listdir(current):
+                path = os.path.join(current, name)
+                if path in mounts:
+                    continue
+                if path not in above:
+                    return False
+                stack.append(path)
     except OSError:
         return False
+    return True
 
 
 def _clear_the_sandbox() -> None:
