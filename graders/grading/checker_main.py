@@ -45,6 +45,17 @@ from graders.remote.proxy import Channel, ChannelError, Remote, free_names  # no
 from .checker import CellOutcome  # noqa: E402
 
 
+def warm() -> None:
+    """What every checker would import in its first cells, imported once in the server: pyplot
+    (locked cells import it) and the parts of pytest that its first run loads."""
+    import matplotlib.pyplot  # noqa: F401
+
+    def test_warm() -> None:
+        pass
+
+    runner.collect_and_run([test_warm])
+
+
 class CheckerShell:
     def __init__(self, connect_timeout: float):
         self.shell = InteractiveShell.instance()

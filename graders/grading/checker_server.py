@@ -8,6 +8,7 @@ standard input closes (the grading process that started it is gone).
 
 from __future__ import annotations
 
+import gc
 import os
 import select
 import signal
@@ -19,6 +20,8 @@ from multiprocessing.connection import Connection
 def serve(path: str) -> None:
     from . import checker_main
 
+    checker_main.warm()
+    gc.freeze()  # what the server imported is never collected in a checker: no scan, no copy-on-write
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped without waiting for them
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path + ".tmp")

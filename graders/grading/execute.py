@@ -359,12 +359,8 @@ class SandboxedExecute(Execute):
 
     def _tamper_check(self, gid: str) -> str | None:
         """Why in-process evidence cannot be trusted in this cell (None: nothing changed)."""
-        now = self._fingerprint(detail=())  # digests: the details only of what changed
-        if now is not None and self._pristine:
-            groups = integrity.changed_groups(self._pristine, now)
-            if groups:
-                detailed = self._fingerprint(detail=groups)
-                now = detailed if detailed is not None else None
+        # digests, with the details of the groups whose digest changed since the first contact
+        now = self._fingerprint(detail=(), against=(self._pristine or {}).get("digests"))
         changed = integrity.tampered(self._pristine, now) if now is not None and self._pristine else (
             ["the kernel's introspection (exec, repr or IPython)"] if now is None else [])
         if not changed:
@@ -459,12 +455,12 @@ class SandboxedExecute(Execute):
         if isinstance(self.km, SandboxedKernelManager) and self.km.runtime_dir is not None:
             self.km.sandbox.seal(self.km.runtime_dir)
 
-    def _fingerprint(self, detail: tuple | None = None) -> dict | None:
-        return run_sync(self._async_fingerprint)(detail)
+    def _fingerprint(self, detail: tuple | None = None, against: dict | None = None) -> dict | None:
+        return run_sync(self._async_fingerprint)(detail, against)
 
-    async def _async_fingerprint(self, detail: tuple | None = None) -> dict | None:
+    async def _async_fingerprint(self, detail: tuple | None = None, against: dict | None = None) -> dict | None:
         msg_id = self.kc.execute("", silent=True, store_history=False, allow_stdin=False,
-                                 user_expressions={"fp": integrity.fingerprint_expression(detail)})
+                                 user_expressions={"fp": integrity.fingerprint_expression(detail, against)})
         try:
             reply = await asyncio.wait_for(self._async_reply_to(msg_id), timeout=30)
             result = reply["content"]["user_expressions"]["fp"]

@@ -21,6 +21,7 @@ flag.  This is detection, not proof: code in a process controls that process.
 from __future__ import annotations
 
 import ast
+import json
 
 #: modules whose callables the probes and the student-facing checks rely on (absent ones are skipped)
 WATCHED_MODULES = (
@@ -100,8 +101,9 @@ for a in (getattr(checks, '__all__', None) or ()):
 # digests only, unless details are asked for (the first time, and for groups that changed)
 digests = {g: str(hash(tuple(sorted(e.items())))) for g, e in groups.items()}
 objects = {}
-for g in (groups if DETAIL is None else DETAIL):
-    objects.update(groups.get(g, {}))
+for g in groups:
+    if DETAIL is None or g in DETAIL or g in AGAINST and AGAINST[g] != digests[g]:
+        objects.update(groups[g])
 hooks = []
 def _hook(where, obj):
     if obj is None:
@@ -142,31 +144,30 @@ if shell is not None:
         for table in ('type_printers', 'deferred_printers', 'singleton_printers'):
             for printer in list(getattr(fmt, table, {}).values()):
                 _hook('display formatter ' + mime, printer)
-RESULT = repr({'digests': digests, 'objects': objects, 'hooks': sorted(set(hooks))})
+import json as _json  # JSON, not repr: the grader parses it ~50x faster than a Python literal
+RESULT = _json.dumps({'digests': digests, 'objects': objects, 'hooks': sorted(set(hooks))})
 """
 
 
-def fingerprint_expression(detail: tuple | None = None) -> str:
-    """A Python expression, evaluated in the kernel, that returns the fingerprint as a repr:
-    a digest per watched group, the entries of the groups in ``detail`` (None: all), the hooks."""
+def fingerprint_expression(detail: tuple | None = None, against: dict | None = None) -> str:
+    """A Python expression, evaluated in the kernel, that returns the fingerprint as JSON: a
+    digest per watched group, the hooks, and the entries of the groups in ``detail`` (None: all)
+    and of those whose digest differs from ``against`` (an earlier fingerprint's digests: what
+    changed since then comes back in the same round trip)."""
     code = (f"WATCHED = {WATCHED_MODULES!r}\nCLASSES = {WATCHED_CLASSES!r}\nLIBRARIES = {LIBRARIES!r}\n"
             f"IGNORED = {({k: tuple(sorted(v)) for k, v in IGNORED.items()})!r}\nDETAIL = {detail!r}\n"
-            + _FINGERPRINT_CODE)
+            f"AGAINST = {dict(against or {})!r}\n" + _FINGERPRINT_CODE)
     return f"(lambda ns: (exec({code!r}, ns), ns['RESULT'])[1])({{}})"
 
 
 def parse(reply_value: str) -> dict:
-    """The fingerprint from a user_expressions result (the repr of a string holding a repr)."""
-    value = ast.literal_eval(ast.literal_eval(reply_value))
+    """The fingerprint from a user_expressions result (the repr of a string holding JSON)."""
+    value = json.loads(ast.literal_eval(reply_value))
     if not isinstance(value, dict) or not isinstance(value.get("objects"), dict):
         raise ValueError("not a fingerprint")
+    value["objects"] = {name: tuple(entry) if isinstance(entry, list) else entry
+                        for name, entry in value["objects"].items()}
     return value
-
-
-def changed_groups(before: dict, now: dict) -> tuple:
-    """The watched groups whose digest changed: only their entries need to be looked at."""
-    old, new = before.get("digests", {}), now.get("digests", {})
-    return tuple(sorted(g for g in old if g in new and new[g] != old[g]))
 
 
 def tampered(before: dict, now: dict) -> list[str]:

@@ -16,10 +16,15 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
+from queue import Empty
 
+import zmq
+import zmq.asyncio
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import Any
+from traitlets import Any, DottedObjectName, Type, default
 
 from .base import NoSandbox
 
@@ -37,8 +42,51 @@ def kernel_environment(source: dict[str, str] | None = None) -> dict[str, str]:
     return {k: source[k] for k in KERNEL_ENVIRONMENT if source.get(k)}
 
 
+class PromptKernelClient(AsyncKernelClient):
+    """Ready as soon as the kernel answers on shell and IOPub.
+
+    jupyter_client then waits until IOPub has been silent for 0.2 s, which is idle time at every
+    kernel start; nbclient matches every message to its request, so a late status message of
+    the ``kernel_info`` request is harmless and the wait buys nothing here.
+    """
+
+    async def _async_wait_for_ready(self, timeout: float | None = None) -> None:
+        deadline = time.monotonic() + (float("inf") if timeout is None else timeout)
+        while True:
+            self.kernel_info()
+            try:
+                msg = await self.shell_channel.get_msg(timeout=1)
+            except Empty:
+                pass
+            else:
+                if msg["msg_type"] == "kernel_info_reply":
+                    try:  # IOPub connected: the request's status message came through
+                        await self.iopub_channel.get_msg(timeout=0.2)
+                    except Empty:
+                        pass
+                    else:
+                        self._handle_kernel_info_reply(msg)
+                        return
+            if not await self._async_is_alive():
+                raise RuntimeError("Kernel died before replying to kernel_info")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Kernel didn't respond in {timeout:.0f} seconds")
+
+    wait_for_ready = _async_wait_for_ready  # what nbclient calls (the base class binds its own)
+
+
 class SandboxedKernelManager(AsyncKernelManager):
     sandbox = Any(help="The Sandbox instance that wraps the kernel command")
+    client_class = DottedObjectName(f"{__name__}.PromptKernelClient")
+    client_factory = Type(PromptKernelClient, klass=AsyncKernelClient)
+
+    @default("context")
+    def _context_default(self) -> zmq.asyncio.Context:
+        self._created_context = True
+        context = zmq.asyncio.Context()
+        # the client connects before the new kernel has bound its sockets: retry after 10 ms, not 100
+        context.setsockopt(zmq.RECONNECT_IVL, 10)
+        return context
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from traitlets import Bool, Int, List, Unicode
 
+from . import zygote as zygote_module
 from .base import Sandbox, SandboxUnavailable
 from .root import Root, is_within
 
@@ -95,7 +96,7 @@ class LocalSandbox(Sandbox):
         self.check()
         if self.warm and "ipykernel_launcher" in cmd:
             argv = cmd[cmd.index("ipykernel_launcher") + 1:]
-            return [sys.executable, "-m", "graders.grading.sandbox.zygote", "launch", self._zygote().socket,
+            return [sys.executable, "-I", "-S", zygote_module.__file__, "launch", self._zygote().socket,
                     json.dumps({"argv": argv, "cwd": str(WARM_WORKDIR)})]
         return self._sandboxed(cmd, workdir, self._runtime_of(cmd))
 

@@ -13,14 +13,15 @@ runs student code.  For each kernel it is asked for, it
 
 The zygote is not dumpable (``PR_SET_DUMPABLE`` 0): kernels run as the same user but can neither
 trace it nor read its memory; killing it only kills one's own kernel (the next one starts a new
-zygote).  jupyter_client starts ``python -m graders.grading.sandbox.zygote launch SOCKET REQUEST``
-in place of the kernel: the launcher asks the zygote for a kernel, waits for it, and when the
+zygote).  jupyter_client starts ``python -I -S .../zygote.py launch SOCKET REQUEST`` in place of
+the kernel: the launcher asks the zygote for a kernel, waits for it, and when the
 launcher is killed (a restart, a shutdown) its connection closes and the zygote kills that kernel.
 Interrupts go to the kernel as messages (``interrupt_mode = "message"``).
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import select
@@ -31,8 +32,9 @@ import sys
 
 #: what kernels would import anyway, imported once in the zygote
 PRELOAD = ("numpy", "torch", "matplotlib", "matplotlib.pyplot", "matplotlib_inline.backend_inline", "sklearn",
-           "ipykernel.kernelapp", "ipykernel.ipkernel", "IPython", "graders.checks", "graders.data",
-           "graders.remote.server")
+           "ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.debugger", "IPython",
+           "IPython.core.magics.execution", "IPython.core.magics.pylab", "sqlite3", "PIL.PngImagePlugin",
+           "graders.checks", "graders.data", "graders.remote.server")
 #: emptied before each kernel (the sandbox's tmpfs mounts)
 SCRATCH = ("/tmp", "/dev/shm", "/graders-kernel")  # local.WARM_WORKDIR
 
@@ -45,6 +47,27 @@ def warm_torch() -> None:
         import torch
 
         torch.optim.Adam([torch.zeros(1, requires_grad=True)]).step()
+    except Exception:  # noqa: BLE001 - warming is an optimisation, never a requirement
+        pass
+
+
+def warm_matplotlib() -> None:
+    """A first figure loads fonts and builds the mathtext parser (about 0.3 s): drawn once here,
+    off-screen and without pyplot, so the kernel's inline backend is still its own choice."""
+    try:
+        import io
+
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        figure = Figure(figsize=(2, 2))
+        FigureCanvasAgg(figure)
+        axes = figure.add_subplot()
+        axes.plot([0, 1], [0, 1], label="$x^2$")
+        axes.set_title(r"$\alpha$ warm")
+        axes.legend()
+        figure.tight_layout()
+        figure.savefig(io.BytesIO(), format="png")
     except Exception:  # noqa: BLE001 - warming is an optimisation, never a requirement
         pass
 
@@ -209,6 +232,8 @@ def serve(listen_fd: int, ready_fd: int) -> None:
         except ImportError:
             pass
     warm_torch()
+    warm_matplotlib()
+    gc.freeze()  # the preloaded modules are never collected in a kernel: no scan, no copy-on-write
     _set_dumpable(False)
     listener = socket.socket(fileno=listen_fd)
     os.write(ready_fd, b"ready\n")  # imports done: the grader may send kernels now
@@ -291,14 +316,15 @@ def _read(conn: socket.socket) -> dict | None:
 
 
 def launch(path: str, request: dict) -> int:
-    """Stand in for the kernel: ask the zygote for one, exit with its exit code."""
-    from .base import SandboxUnavailable
+    """Stand in for the kernel: ask the zygote for one, exit with its exit code.
 
+    Run as a script (``python -I -S .../zygote.py``): standard library only, so that it starts
+    in milliseconds, once per kernel."""
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         conn.connect(path)
     except OSError as exc:
-        raise SandboxUnavailable(f"the warm-kernel zygote at {path} does not answer ({exc})") from None
+        raise SystemExit(f"graders: the warm-kernel zygote at {path} does not answer ({exc})") from None
     env = {k: v for k, v in os.environ.items() if k != "JPY_PARENT_PID"}
     conn.sendall(json.dumps({"op": "start", **request, "env": env}).encode() + b"\n")
 
