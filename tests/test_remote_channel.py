@@ -193,3 +193,31 @@ def test_a_dtype_change_over_there_is_seen_here(student):
     weight = model.weight
     to_bf16(model)
     assert model.weight is weight and weight.dtype == torch.bfloat16 and model.bias.dtype == torch.bfloat16
+
+
+def test_locked_cells_in_the_checker_write_in_a_folder_of_its_own_removed_at_exit():
+    """The checker runs the locked cells too; one that makes a folder beside itself (extra_utils'
+    checkpoints) must not litter the grader's folder, and its folder goes with the checker."""
+    import os
+    import time
+
+    from graders.grading.checker import Checker
+
+    before = set(os.listdir("."))
+    checker = Checker("a-secret")
+    try:
+        checker.send({"op": "allow", "names": []})  # nothing taken from a student: no kernel needed
+        checker.send({"op": "trusted", "cell": "setup", "source": (
+            "import os, tempfile\nWORKDIR = tempfile.mkdtemp(prefix='run_', dir='.')\n"
+            "open('planted.txt', 'w').write('x')\nraise RuntimeError('cwd=' + os.getcwd())")})
+        assert checker.receive(30) == {"need_student": False}
+        result = checker.receive(60)
+    finally:
+        checker.stop()
+    cwd = result["error"].split("cwd=", 1)[1]
+    assert os.path.basename(cwd).startswith("graders-checker-") and cwd != os.getcwd()
+    deadline = time.monotonic() + 10
+    while os.path.exists(cwd) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not os.path.exists(cwd), "the checker's folder outlived it"
+    assert set(os.listdir(".")) == before

@@ -21,8 +21,10 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import time
 import traceback
 from typing import Any
@@ -187,6 +189,10 @@ def main(conn, secret: str, connect_timeout: float = 30.0) -> None:
     """The checker process: answer the grader's messages until it says exit."""
     os.environ["GRADERS_SECRET"] = secret
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the grader stops us with a message or a kill
+    # the locked cells run here too, and some write files (a checkpoint folder): in a folder of
+    # our own, removed at the end (os._exit below skips their atexit clean-up), never the grader's
+    workdir = tempfile.mkdtemp(prefix="graders-checker-")
+    os.chdir(workdir)
     shell = CheckerShell(connect_timeout)
     try:
         while True:
@@ -209,4 +215,6 @@ def main(conn, secret: str, connect_timeout: float = 30.0) -> None:
         with contextlib.suppress(Exception):
             shell.channel.shutdown()
         sys.stdout.flush()
+        os.chdir("/")
+        shutil.rmtree(workdir, ignore_errors=True)
         os._exit(0)  # nothing of the grader's state was ours to clean up
