@@ -318,12 +318,26 @@ def _pytest_args(filename: str) -> list[str]:
         filename,
         "-c", ini,
         "--rootdir", os.path.dirname(filename),
-        "-q", "--capture=sys", "--disable-plugin-autoload",  # no entry-point plugins: ~0.2 s a cell
-        "-p", "no:cacheprovider", "-p", "no:randomly",
+        "-q", "--capture=sys", "-p", "no:cacheprovider", "-p", "no:randomly",
         "-p", "no:xdist", "-p", "no:warnings", "-p", "no:stepwise", "-p", "no:unraisableexception",
         "-p", "no:threadexception", "-p", "no:faulthandler", "-p", "no:legacypath", "-p", "no:junitxml",
         "-p", "no:pastebin", "-p", "no:nose", "-p", "no:doctest", "-p", "no:setuponly", "-p", "no:setupplan",
     ]
+
+
+@contextlib.contextmanager
+def _no_plugin_autoload():
+    """No entry-point plugins (anyio, trio...): they cost about 0.2 s a run and nothing uses them.
+    The variable rather than ``--disable-plugin-autoload``, which pytest < 8.4 refuses."""
+    before = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+        else:
+            os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = before
 
 
 def _tests_of_cell(namespace: dict, cell_file: str) -> list[Callable]:
@@ -357,7 +371,7 @@ def collect_and_run(tests: Iterable[Callable]) -> list[CheckResult]:
         plugin = _CellPlugin(filename, module)
         sink = io.StringIO()  # pytest's own report would show the test source: never print it
         with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), \
-                warnings.catch_warnings():
+                warnings.catch_warnings(), _no_plugin_autoload():
             warnings.simplefilter("ignore")
             pytest.main(_pytest_args(filename), plugins=[plugin])
     by_name = {r.name: r for r in plugin.results.values()}

@@ -297,29 +297,29 @@ def remove_folder(path: str) -> None:
 # (class04 regularization_cnn and debug_training_loop, class06, class07)
 
 
-def _leaves(value: Any, depth: int = 0) -> Any:
-    """``value`` with every floating-point tensor inside (lists, tuples, dicts) a fresh leaf that requires grad."""
+def _map_nested(fn: Callable, value: Any, too_deep: Callable, depth: int = 0) -> Any:
+    """``value`` with ``fn`` applied to everything inside its lists, tuples and dicts, and
+    ``too_deep`` to what lies more than 8 levels down."""
     if depth > 8:
-        return value
+        return too_deep(value)
     if isinstance(value, (list, tuple)):
-        return type(value)(_leaves(v, depth + 1) for v in value)
+        return type(value)(_map_nested(fn, v, too_deep, depth + 1) for v in value)
     if isinstance(value, dict):
-        return {k: _leaves(v, depth + 1) for k, v in value.items()}
-    return _leaf(value)
+        return {k: _map_nested(fn, v, too_deep, depth + 1) for k, v in value.items()}
+    return fn(value)
 
 
-def _grads_of(value: Any, depth: int = 0) -> Any:
+def _leaves(value: Any) -> Any:
+    """``value`` with every floating-point tensor inside (lists, tuples, dicts) a fresh leaf that requires grad."""
+    return _map_nested(_leaf, value, too_deep=lambda v: v)
+
+
+def _grads_of(value: Any) -> Any:
+    """The gradients of the leaves in ``value``, in its structure (None where there is none)."""
     import torch
 
-    if depth > 8:
-        return None
-    if isinstance(value, (list, tuple)):
-        return type(value)(_grads_of(v, depth + 1) for v in value)
-    if isinstance(value, dict):
-        return {k: _grads_of(v, depth + 1) for k, v in value.items()}
-    if torch.is_tensor(value) and value.requires_grad and value.is_leaf:
-        return value.grad
-    return None
+    return _map_nested(lambda v: v.grad if torch.is_tensor(v) and v.requires_grad and v.is_leaf else None,
+                       value, too_deep=lambda v: None)
 
 
 def _tensors_in(value: Any, depth: int = 0) -> list:
