@@ -20,11 +20,9 @@ import time
 from pathlib import Path
 from queue import Empty
 
-import zmq
-import zmq.asyncio
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import Any, DottedObjectName, Type, default
+from traitlets import Any, DottedObjectName, Type
 
 from .base import NoSandbox
 
@@ -79,14 +77,6 @@ class SandboxedKernelManager(AsyncKernelManager):
     sandbox = Any(help="The Sandbox instance that wraps the kernel command")
     client_class = DottedObjectName(f"{__name__}.PromptKernelClient")
     client_factory = Type(PromptKernelClient, klass=AsyncKernelClient)
-
-    @default("context")
-    def _context_default(self) -> zmq.asyncio.Context:
-        self._created_context = True
-        context = zmq.asyncio.Context()
-        # the client connects before the new kernel has bound its sockets: retry after 10 ms, not 100
-        context.setsockopt(zmq.RECONNECT_IVL, 10)
-        return context
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
