@@ -141,16 +141,20 @@ def test_calibration_plan_covers_every_perturbation():
 
 
 def test_calibration_holds_the_thread_count_and_reports_each_run(mini_course, tmp_path):
-    """The setup code runs first: 4 threads held against the notebook's own set_num_threads(1)."""
+    """The setup code runs first: 4 threads held against the notebook's own set_num_threads(1), but
+    not against the check library's (a budget of one-thread CPU time pins 1 thread for its call)."""
     path = mini_course.root / SMOKE
     nb = nbformat.read(str(path), as_version=4)
     nb.cells.insert(1, nbformat.v4.new_code_cell(
         "import json, os, torch\nfrom graders.checks import expect_at_most\ntorch.set_num_threads(1)\n"
+        "from graders.remote.probes import watched_call\n"
+        "in_budget_call, _ = watched_call(torch.get_num_threads, [], threads=1)\n"
         "expect_at_most('error', 0.1, 0.5)\n"
-        f"json.dump([torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()], open({str(tmp_path / 'seen.json')!r}, 'w'))"))
+        f"json.dump([torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(), in_budget_call], "
+        f"open({str(tmp_path / 'seen.json')!r}, 'w'))"))
     nbformat.write(nb, str(path))
     run = calibrate.run_once(path, "calibration-0", calibrate.Setting("cpu", 4, True), str(tmp_path / "log.jsonl"))
-    assert json.loads((tmp_path / "seen.json").read_text()) == [4, True]
+    assert json.loads((tmp_path / "seen.json").read_text()) == [4, True, 1]
     assert run.full_marks and run.points == 5 and run.metrics == [("error", 0.1), ("quality()", 1.0)]
     report = calibrate.format_calibration([run], margin=0.05)
     assert "at_least 0.9500" in report and "at_most 0.1500" in report      # worst run, with the margin

@@ -58,8 +58,13 @@ class Setting:
                       f"_torch.manual_seed = lambda seed: _seed(int(seed) + {self.reseed})",
                       f"_seed({self.reseed})"]
         if self.threads is not None:
+            # calibration holds the notebook's thread count; the check library's own pinning (a
+            # budget of one-thread CPU time, `watched_call(threads=1)`) still applies
             lines += [f"_torch.set_num_threads({self.threads})",
-                      "_torch.set_num_threads = lambda n: None  # calibration holds the thread count"]
+                      "import sys as _sys",
+                      "_set_threads = _torch.set_num_threads",
+                      "_torch.set_num_threads = lambda n: _set_threads(n) if _sys._getframe(1).f_globals.get("
+                      "'__name__', '').startswith('graders.') else None"]
         if self.deterministic is not None:
             lines.append(f"_torch.use_deterministic_algorithms({self.deterministic}, warn_only=True)")
         if lines:
