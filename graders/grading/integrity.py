@@ -163,10 +163,12 @@ def fingerprint_expression(detail: tuple | None = None, against: dict | None = N
 def parse(reply_value: str) -> dict:
     """The fingerprint from a user_expressions result (the repr of a string holding JSON)."""
     value = json.loads(ast.literal_eval(reply_value))
-    if not isinstance(value, dict) or not isinstance(value.get("objects"), dict):
+    # the student's process wrote it: a malformed one is a failed fingerprint, never a crash
+    if not isinstance(value, dict) or not isinstance(value.get("objects"), dict) \
+            or not isinstance(value.get("digests", {}), dict) or not isinstance(value.get("hooks", []), list) \
+            or not all(isinstance(entry, list) and entry for entry in value["objects"].values()):
         raise ValueError("not a fingerprint")
-    value["objects"] = {name: tuple(entry) if isinstance(entry, list) else entry
-                        for name, entry in value["objects"].items()}
+    value["objects"] = {name: tuple(entry) for name, entry in value["objects"].items()}
     return value
 
 
