@@ -140,6 +140,22 @@ def test_calibration_plan_covers_every_perturbation():
     assert {s.reseed for _, s in calibrate.plan(3, ["cpu"], "none", reseed=True)} == {0, 1, 2}
 
 
+def test_calibration_holds_a_thread_count_the_notebook_declares(tmp_path):
+    """A notebook whose rules are defined on a thread count (class 9: a budget of one thread's CPU
+    time, set by a locked cell) is calibrated on that count; deterministic algorithms still vary."""
+    runs = calibrate.plan(6, ["cpu"], "spread", threads=1)
+    assert {(s.threads, s.deterministic) for _, s in runs} == {(1, False), (1, True)}
+    assert all(s.fixed_threads and "1 thread (the notebook's rule)" in s.label for _, s in runs)
+    assert len(calibrate.plan(2, ["cpu"], "all", threads=1)) == 2 * 2
+    assert calibrate.declared_threads(REPO / "source/class09_project/project.ipynb") == 1
+    assert calibrate.declared_threads(REPO / "source/class01_neural_networks/mlp_training.ipynb") is None
+    for bad in ("1", 0, True):
+        path = tmp_path / "bad.ipynb"
+        path.write_text(json.dumps({"cells": [], "metadata": {"graders": {"threads": bad}}}))
+        with pytest.raises(ValueError, match="graders.threads must be a positive int"):
+            calibrate.declared_threads(path)
+
+
 def test_calibration_holds_the_thread_count_and_reports_each_run(mini_course, tmp_path):
     """The setup code runs first: 4 threads held against the notebook's own set_num_threads(1), but
     not against the check library's (a budget of one-thread CPU time pins 1 thread for its call)."""

@@ -9,7 +9,10 @@ suggested target: the worst run over all devices and perturbations, minus a marg
 reports any run in which the reference lost points: a threshold must hold under all of them.
 
 Perturbations: the thread count is held for the whole run (the notebook's own
-``torch.set_num_threads`` is overridden, so the count really changes the reduction order);
+``torch.set_num_threads`` is overridden, so the count really changes the reduction order) -
+unless the notebook's rules are defined on a thread count (notebook metadata ``graders.threads``,
+set by a locked cell: class 9's time budget is one thread's CPU time), which is then held instead;
+
 deterministic algorithms run with ``warn_only`` (an operation without a deterministic kernel
 warns instead of failing) and fill uninitialised memory, as torch does in that mode.
 """
@@ -36,12 +39,14 @@ class Setting:
     threads: Optional[int] = None          # None: as the notebook says
     deterministic: Optional[bool] = None   # None: torch's default (off)
     reseed: int = 0                        # added to every torch.manual_seed (0: none)
+    fixed_threads: bool = False            # the count is the notebook's own rule, not a perturbation
 
     @property
     def label(self) -> str:
         parts = [self.device]
         if self.threads is not None:
-            parts.append(f"{self.threads} thread{'s' if self.threads > 1 else ''}")
+            parts.append(f"{self.threads} thread{'s' if self.threads > 1 else ''}"
+                         + (" (the notebook's rule)" if self.fixed_threads else ""))
         if self.deterministic is not None:
             parts.append("deterministic" if self.deterministic else "default algorithms")
         if self.reseed:
@@ -83,14 +88,26 @@ class Setting:
 PERTURBATIONS = tuple((t, d) for t in THREADS for d in (False, True))
 
 
+def declared_threads(notebook: Path) -> Optional[int]:
+    """The thread count the notebook's rules are defined on (metadata ``graders.threads``), if any.
+    A locked cell sets it when grading, so no grading machine runs that notebook on another count:
+    calibration holds it rather than perturbing it."""
+    with open(notebook, encoding="utf-8") as fh:
+        threads = json.load(fh).get("metadata", {}).get("graders", {}).get("threads")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"{notebook}: metadata graders.threads must be a positive int, got {threads!r}")
+    return threads
+
+
 def plan(seeds: int, devices: Sequence[str], perturb: str = "spread", reseed: bool = False,
-         first_seed: int = 0) -> list[tuple[str, Setting]]:
+         first_seed: int = 0, threads: Optional[int] = None) -> list[tuple[str, Setting]]:
     """(secret, setting) for every run. ``spread``: seed i runs under perturbation i mod 6 on
     each device, so 6 seeds or more cover every perturbation on every device; ``all``: every
     perturbation for every seed; ``none``: the machine as it is. ``reseed``: run i also adds i
     to every ``torch.manual_seed`` of the notebook (a model's initial weights, dropout masks,
     batch order all change), to find thresholds that hold only for one lucky draw: CUDA draws
-    dropout masks and on-device random numbers from a stream of its own."""
+    dropout masks and on-device random numbers from a stream of its own. ``threads``: the count the
+    notebook's rules fix (:func:`declared_threads`), held in every run instead of 1, 2 or 4."""
     if perturb not in ("spread", "all", "none"):
         raise ValueError(f"perturb must be spread, all or none, got {perturb!r}")
     runs = []
@@ -101,10 +118,11 @@ def plan(seeds: int, devices: Sequence[str], perturb: str = "spread", reseed: bo
             if perturb == "none":
                 runs.append((secret, Setting(device, reseed=offset)))
             elif perturb == "all":
-                runs += [(secret, Setting(device, t, d, offset)) for t, d in PERTURBATIONS]
+                perturbations = dict.fromkeys((threads or t, d) for t, d in PERTURBATIONS)
+                runs += [(secret, Setting(device, t, d, offset, threads is not None)) for t, d in perturbations]
             else:
                 t, d = PERTURBATIONS[i % len(PERTURBATIONS)]
-                runs.append((secret, Setting(device, t, d, offset)))
+                runs.append((secret, Setting(device, threads or t, d, offset, threads is not None)))
     return runs
 
 
@@ -165,7 +183,7 @@ def calibrate_runs(notebook: Path, seeds: int = 20, devices: Sequence[str] = (),
     if set(devices) - set(here):
         raise ValueError(f"device {', '.join(sorted(set(devices) - set(here)))} not available here "
                          f"(found: {', '.join(here)})")
-    jobs = plan(seeds, devices, perturb, reseed, first_seed)
+    jobs = plan(seeds, devices, perturb, reseed, first_seed, declared_threads(Path(notebook)))
     with tempfile.TemporaryDirectory(prefix="graders-calibrate-") as tmp, \
             ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:   # each job waits on its kernel
         futures = [pool.submit(run_once, Path(notebook), secret, setting, os.path.join(tmp, f"run{i}.jsonl"), timeout)
