@@ -30,10 +30,13 @@ if os.fork() == 0:          # a daemon that outlives its kernel
     os._exit(0)
 """
 OBSERVER = """
-import os, sys, numpy
+import os, sys, numpy, graders
+# the sandbox's own read-only mounts (Python, graders) when the checkout lives under /tmp
+mounts = [os.path.realpath(sys.prefix), os.path.dirname(os.path.realpath(graders.__file__))]
 seen = []
 for folder in ('/tmp', '.', os.path.expanduser('~'), '/dev/shm'):
-    seen += [os.path.join(folder, name) for name in os.listdir(folder) if not name.startswith('.')]
+    seen += [os.path.join(folder, name) for name in os.listdir(folder) if not name.startswith('.')
+             and not any(m.startswith(os.path.realpath(os.path.join(folder, name)) + os.sep) for m in mounts)]
 others = sorted(int(p) for p in os.listdir('/proc') if p.isdigit()) 
 others = [p for p in others if p not in (1, os.getpid(), os.getppid())]
 print('FILES', seen)
