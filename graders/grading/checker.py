@@ -90,7 +90,7 @@ class Checker:
         sock.connect(ensure_server())
         self.conn = Connection(sock.detach())
         self.conn.send({"secret": secret, "connect_timeout": connect_timeout})
-        hello = self.receive(120)  # the first ones wait while the server warms up (imports)
+        hello = self.receive(60)
         if not isinstance(hello, dict) or "pid" not in hello:
             raise RuntimeError("the checker server did not start a checker")
         self.pid = int(hello["pid"])

@@ -18,17 +18,15 @@ from multiprocessing.connection import Connection
 
 
 def serve(path: str) -> None:
-    # listening before the imports: the grader goes on (its workers start their kernels) while
-    # this warms up, and the first connections wait in the backlog
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(path + ".tmp")
-    listener.listen(64)
-    os.rename(path + ".tmp", path)  # appears once it listens: the grader waits for the name
     from . import checker_main
 
     checker_main.warm()
     gc.freeze()  # what the server imported is never collected in a checker: no scan, no copy-on-write
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped without waiting for them
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path + ".tmp")
+    os.rename(path + ".tmp", path)  # appears once it accepts: the grader waits for the name
+    listener.listen(64)
     while True:
         ready, _, _ = select.select([listener, sys.stdin], [], [])
         if sys.stdin in ready and not os.read(sys.stdin.fileno(), 4096):
