@@ -12,7 +12,6 @@ Perturbations: the thread count is held for the whole run (the notebook's own
 ``torch.set_num_threads`` is overridden, so the count really changes the reduction order) -
 unless the notebook's rules are defined on a thread count (notebook metadata ``graders.threads``,
 set by a locked cell: class 9's time budget is one thread's CPU time), which is then held instead;
-
 deterministic algorithms run with ``warn_only`` (an operation without a deterministic kernel
 warns instead of failing) and fill uninitialised memory, as torch does in that mode.
 """
@@ -101,8 +100,8 @@ def declared_threads(notebook: Path) -> Optional[int]:
 
 def plan(seeds: int, devices: Sequence[str], perturb: str = "spread", reseed: bool = False,
          first_seed: int = 0, threads: Optional[int] = None) -> list[tuple[str, Setting]]:
-    """(secret, setting) for every run. ``spread``: seed i runs under perturbation i mod 6 on
-    each device, so 6 seeds or more cover every perturbation on every device; ``all``: every
+    """(secret, setting) for every run. ``spread``: seed i runs under perturbation i mod 6 (mod 2
+    with ``threads``) on each device, so 6 seeds or more cover every perturbation on every device; ``all``: every
     perturbation for every seed; ``none``: the machine as it is. ``reseed``: run i also adds i
     to every ``torch.manual_seed`` of the notebook (a model's initial weights, dropout masks,
     batch order all change), to find thresholds that hold only for one lucky draw: CUDA draws
@@ -110,6 +109,9 @@ def plan(seeds: int, devices: Sequence[str], perturb: str = "spread", reseed: bo
     notebook's rules fix (:func:`declared_threads`), held in every run instead of 1, 2 or 4."""
     if perturb not in ("spread", "all", "none"):
         raise ValueError(f"perturb must be spread, all or none, got {perturb!r}")
+    # a declared count replaces 1, 2 and 4: what is left to perturb is the deterministic switch
+    fixed = threads is not None
+    perturbations = tuple(dict.fromkeys((threads, d) for _, d in PERTURBATIONS)) if fixed else PERTURBATIONS
     runs = []
     for i in range(first_seed, first_seed + seeds):
         secret = f"calibration-{i}"
@@ -118,11 +120,10 @@ def plan(seeds: int, devices: Sequence[str], perturb: str = "spread", reseed: bo
             if perturb == "none":
                 runs.append((secret, Setting(device, reseed=offset)))
             elif perturb == "all":
-                perturbations = dict.fromkeys((threads or t, d) for t, d in PERTURBATIONS)
-                runs += [(secret, Setting(device, t, d, offset, threads is not None)) for t, d in perturbations]
+                runs += [(secret, Setting(device, t, d, offset, fixed)) for t, d in perturbations]
             else:
-                t, d = PERTURBATIONS[i % len(PERTURBATIONS)]
-                runs.append((secret, Setting(device, threads or t, d, offset, threads is not None)))
+                t, d = perturbations[i % len(perturbations)]
+                runs.append((secret, Setting(device, t, d, offset, fixed)))
     return runs
 
 
