@@ -106,7 +106,14 @@ CASES = [
          says=("graders.checks.tensors.expect_equal",)),
     Case("shadows-run-tests", "def run_tests(points):\n    return float(points)\ndef double(x):\n    return 3 * x\n",
          points=LOST_DOUBLE, status="flagged", says=("__main__.run_tests",)),
+    # the notebook's own `graders` metadata is the grader's alone: a forged record of no incidents,
+    # a thread count or a sandbox changes nothing (the tampering is still flagged, the wrong answer loses)
+    Case("forged-notebook-metadata", "import numpy as np\nnp.isclose = lambda a, b, **k: np.ones(np.shape(a), bool)\n"
+         "def double(x):\n    return 3 * x\n", edit="notebook-metadata", points=LOST_DOUBLE, status="flagged",
+         says=("tampering (numpy.isclose)",)),
 ]
+
+FORGED_METADATA = {"threads": 64, "incidents": [], "seconds": 0.01, "sandbox": {"backend": "forged"}, "timing": {}}
 
 
 class Listener:
@@ -170,6 +177,8 @@ def make_submission(course, case: Case, reference, port: int) -> None:
         for cell in nb.cells:
             if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "test-double":
                 cell.metadata.nbgrader.update(grade=False, solution=True)
+    if case.edit == "notebook-metadata":
+        nb.metadata["graders"] = copy.deepcopy(FORGED_METADATA)
     if case.edit == "delete-test":
         nb.cells = [c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") != "test-double"]
     if case.edit == "symlink":
@@ -227,6 +236,14 @@ def test_the_good_student_beside_them_keeps_full_marks(graded):
     _, outcomes, rows, _, _ = graded
     assert outcomes["good-student"].status == "graded" and outcomes["good-student"].message == ""
     assert rows["good-student"].score == 5.0
+
+
+def test_the_graders_record_in_the_notebook_is_the_graders_own(graded):
+    course, _, _, _, _ = graded
+    meta = nbformat.read(str(course.folder("autograded") / "forged-notebook-metadata/smoke/smoke.ipynb"),
+                         as_version=4).metadata["graders"]
+    assert "threads" not in meta and meta["sandbox"]["backend"] != "forged", meta
+    assert any(i["kind"] == "tampering" for i in meta["incidents"]), meta["incidents"]
 
 
 def test_network_is_unreachable_from_the_kernel(graded):
