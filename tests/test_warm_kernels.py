@@ -42,6 +42,7 @@ others = [p for p in others if p not in (1, os.getpid(), os.getppid())]
 print('FILES', seen)
 print('MODULE', hasattr(numpy, 'left_behind'), 'left_behind' in sys.modules)
 print('PROCESSES', others)
+print('SKLEARN', 'sklearn' in sys.modules)  # the smoke notebooks never use it: no zygote paid for it
 """ + GOOD
 
 
@@ -65,6 +66,25 @@ def test_the_next_submission_sees_nothing_of_the_previous_one(mini_course):
     assert "FILES []" in text, text
     assert "MODULE False False" in text, text
     assert "PROCESSES []" in text, text
+    assert "SKLEARN False" in text, text
+
+
+def test_scikit_learn_is_warmed_only_for_notebooks_that_use_it(monkeypatch):
+    """The course's own notebooks: directly, or through the data helpers that import it."""
+    from pathlib import Path
+
+    from graders.grading import warmups
+    from graders.grading.course import Course
+
+    course = Course(Path(__file__).resolve().parents[1])
+    assert set(warmups._sklearn_backed_data()) >= {"make_moons", "load_tabular", "make_shifted_digits"}
+    assert warmups.warm_ups(course, ["class01_pytorch_basics"]) == ()
+    assert warmups.warm_ups(course, ["class00_ml_from_scratch"]) == ("sklearn",)  # make_moons, from graders.data
+    assert warmups.warm_ups(course, ["class01_pytorch_basics", "class01_neural_networks"]) == ("sklearn",)
+    monkeypatch.delenv(warmups.ENV, raising=False)
+    assert warmups.chosen() == warmups.ALL  # a tool that grades without choosing: everything, as before
+    monkeypatch.setenv(warmups.ENV, "")
+    assert warmups.chosen() == ()
 
 
 def test_the_zygote_refuses_to_run_outside_its_sandbox(tmp_path):

@@ -16,7 +16,7 @@ import re
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from .adjustments import apply_overrides
 from .course import Course
@@ -38,11 +38,15 @@ def submitted_students(course: Course, assignment: str) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if (p / assignment).is_dir())
 
 
-def prepare_grader(course: Course, threads: int) -> None:
-    """What a grading process sets up before it grades: the local driver before forking its
-    workers, a Slurm or Kubernetes task on its node (``threads``: its share of the cores)."""
+def prepare_grader(course: Course, threads: int, assignments: Iterable[str]) -> None:
+    """What a grading process sets up before it grades ``assignments``: the local driver before
+    forking its workers, a Slurm or Kubernetes task on its node (``threads``: its share of the cores)."""
+    from . import warmups
+
     # the graders read it here; the kernels' environment is an allow-list without it
     os.environ["GRADERS_SECRET"] = grading_secret(course)
+    # the zygotes and the checker server warm up only what these notebooks use
+    os.environ[warmups.ENV] = ",".join(warmups.warm_ups(course, assignments))
     # one BLAS/OpenMP thread pool per core, not per kernel: oversubscribed small matmuls stall
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ.setdefault(var, str(max(1, threads)))
@@ -255,7 +259,7 @@ class LocalEngine(GradingEngine):
 
     def grade(self, course: Course, todo: list[Submission], note: Callable[[str], None]) -> Iterator[GradingStatus]:
         workers = max(1, min(self.workers or os.cpu_count() or 1, len(todo) or 1))
-        prepare_grader(course, threads=(os.cpu_count() or 1) // workers)
+        prepare_grader(course, threads=(os.cpu_count() or 1) // workers, assignments={a for a, _ in todo})
         note(f"{workers} local worker(s)")
         log_path = course.root / "reports" / "logs" / "autograde.log"
         # fork: workers inherit the imported nbgrader instead of paying Python start-up again

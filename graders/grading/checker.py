@@ -54,13 +54,22 @@ class CellOutcome:
 _server: Optional[subprocess.Popen] = None
 _server_owner = 0  # the pid that started it (forked workers see the path, not the process)
 _server_path = ""
+_server_warm_ups: set[str] = set()
 
 
 def ensure_server(timeout: float = 120.0) -> str:
-    """The path of a running checker server's socket, starting one if this process has none."""
-    global _server, _server_owner, _server_path
-    if _server is not None and _server_owner == os.getpid() and _server.poll() is None \
-            and Path(_server_path).exists():  # ours, even if the environment lost its path
+    """The path of a running checker server's socket, starting one if this process has none
+    (or has one without the warm-ups this process chose since: ``graders.grading.warmups``)."""
+    global _server, _server_owner, _server_path, _server_warm_ups
+    from .warmups import chosen
+
+    warm_ups = chosen()
+    ours = _server is not None and _server_owner == os.getpid() and _server.poll() is None
+    if ours and not set(warm_ups) <= _server_warm_ups:  # warmed for other notebooks: a new one
+        _server.stdin.close()
+        os.environ.pop(SERVER_ENV, None)
+        ours, _server = False, None
+    if ours and Path(_server_path).exists():  # ours, even if the environment lost its path
         os.environ[SERVER_ENV] = _server_path
         return _server_path
     path = os.environ.get(SERVER_ENV)
@@ -70,9 +79,9 @@ def ensure_server(timeout: float = 120.0) -> str:
     folder = tempfile.mkdtemp(prefix="graders-checkers-")  # 0700: the grader's user only
     path = os.path.join(folder, "server.sock")
     env = {k: v for k, v in os.environ.items() if k not in PRIVATE_ENV}
-    _server = subprocess.Popen([sys.executable, "-m", "graders.grading.checker_server", path],
+    _server = subprocess.Popen([sys.executable, "-m", "graders.grading.checker_server", path, ",".join(warm_ups)],
                                stdin=subprocess.PIPE, env=env, start_new_session=True)
-    _server_owner = os.getpid()
+    _server_owner, _server_warm_ups = os.getpid(), set(warm_ups)
     deadline = time.monotonic() + timeout
     while not Path(path).exists():
         if _server.poll() is not None or time.monotonic() > deadline:

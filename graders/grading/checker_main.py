@@ -1,6 +1,6 @@
 """Inside the checker process: an IPython shell that runs the trusted cells of one notebook.
 
-Imported once by the checker server (``graders.grading.checker.PRELOAD``): torch, numpy,
+Imported once by the checker server (``graders.grading.checker_server``): torch, numpy,
 matplotlib and the check library are loaded before any checker is forked from it.
 
 Messages from the grader (a pipe):
@@ -38,19 +38,23 @@ import torch  # noqa: E402,F401
 from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
 
 import graders.checks  # noqa: E402,F401
-from graders.grading.sandbox.zygote import warm_torch  # noqa: E402
-
-warm_torch()  # once, in the server every checker is forked from
 from graders.checks import runner  # noqa: E402
 from graders.remote.proxy import Channel, ChannelError, Remote, free_names  # noqa: E402
 
 from .checker import CellOutcome  # noqa: E402
 
 
-def warm() -> None:
+def warm(warm_ups: tuple[str, ...]) -> None:
     """What every checker would import in its first cells, imported once in the server: pyplot
-    (locked cells import it) and the parts of pytest that its first run loads."""
+    (locked cells import it), the parts of pytest that its first run loads, and the costly
+    warm-ups the graded notebooks use (``graders.grading.warmups``)."""
     import matplotlib.pyplot  # noqa: F401
+
+    from graders.grading.sandbox.zygote import warm_torch
+
+    warm_torch()  # torch._dynamo: the first autograd check or optimizer step of every checker would import it
+    if "sklearn" in warm_ups:  # locked cells that load data with it run in every checker
+        import sklearn  # noqa: F401
 
     def test_warm() -> None:
         pass

@@ -1,4 +1,4 @@
-"""``python -m graders.grading.checker_server SOCKET``: forks warm checkers on request.
+"""``python -m graders.grading.checker_server SOCKET [WARM_UPS]``: forks warm checkers on request.
 
 It imports what checkers need once (``graders.grading.checker_main``: torch, numpy,
 matplotlib, IPython, the check library), then for each connection on SOCKET forks a child
@@ -17,10 +17,10 @@ import sys
 from multiprocessing.connection import Connection
 
 
-def serve(path: str) -> None:
+def serve(path: str, warm_ups: tuple[str, ...]) -> None:
     from . import checker_main
 
-    checker_main.warm()
+    checker_main.warm(warm_ups)
     gc.freeze()  # what the server imported is never collected in a checker: no scan, no copy-on-write
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped without waiting for them
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -49,4 +49,6 @@ def serve(path: str) -> None:
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1])
+    from .sandbox.zygote import WARM_UPS
+
+    serve(sys.argv[1], tuple(sys.argv[2].split(",")) if len(sys.argv) > 2 else WARM_UPS)

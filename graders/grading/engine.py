@@ -141,7 +141,7 @@ def grade_shard(root: str, assignment: str, students: list[str], outcomes: str |
     for the driver. A task started again (requeued) skips what it already reported."""
     from .autograde import grade_task, prepare_grader
 
-    prepare_grader(Course(Path(root)), threads=threads)
+    prepare_grader(Course(Path(root)), threads=threads, assignments=[assignment])
     folder, done = Path(outcomes) if outcomes else None, []
     for student in students:
         if folder is None or not (folder / f"{student}.json").is_file():

@@ -215,8 +215,10 @@ class Zygote:
         listener.bind(self.socket)
         listener.listen(8)
         ready_read, ready_write = os.pipe()
+        from ..warmups import chosen
+
         cmd = [sys.executable, "-I", "-m", "graders.grading.sandbox.zygote", "serve", str(listener.fileno()),
-               str(ready_write)]
+               str(ready_write), ",".join(chosen())]
         from .kernel import kernel_environment
 
         env = {**kernel_environment(), **sandbox.environment(), "JPY_PARENT_PID": ""}

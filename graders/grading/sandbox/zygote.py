@@ -31,10 +31,12 @@ import stat
 import sys
 
 #: what kernels would import anyway, imported once in the zygote
-PRELOAD = ("numpy", "torch", "matplotlib", "matplotlib.pyplot", "matplotlib_inline.backend_inline", "sklearn",
+PRELOAD = ("numpy", "torch", "matplotlib", "matplotlib.pyplot", "matplotlib_inline.backend_inline",
            "ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.debugger", "IPython",
            "IPython.core.magics.execution", "IPython.core.magics.pylab", "sqlite3", "PIL.PngImagePlugin",
            "graders.checks", "graders.data", "graders.remote.server")
+#: costly warm-ups, done only when the graded notebooks use them (``graders.grading.warmups``)
+WARM_UPS = ("sklearn",)
 #: emptied before each kernel (the sandbox's tmpfs mounts)
 SCRATCH = ("/tmp", "/dev/shm", "/graders-kernel")  # local.WARM_WORKDIR
 
@@ -214,8 +216,9 @@ def inside_its_sandbox() -> str | None:
     return None
 
 
-def serve(listen_fd: int, ready_fd: int) -> None:
+def serve(listen_fd: int, ready_fd: int, warm_ups: tuple[str, ...] = WARM_UPS) -> None:
     """The zygote: fork a kernel per request accepted on ``listen_fd``, until stdin closes.
+    ``warm_ups``: the costly ones the graded notebooks use (``graders.grading.warmups``).
 
     The listening socket is the grader's, passed in as a descriptor: its path lies in a folder
     of the grader's that is not mounted in the sandbox, so no kernel can reach the zygote.
@@ -226,7 +229,7 @@ def serve(listen_fd: int, ready_fd: int) -> None:
     if refused:
         raise SystemExit(f"graders zygote: refusing to run: {refused}")
 
-    for module in PRELOAD:
+    for module in PRELOAD + (("sklearn",) if "sklearn" in warm_ups else ()):
         try:
             importlib.import_module(module)
         except ImportError:
@@ -349,12 +352,12 @@ def launch(path: str, request: dict) -> int:
 
 def main(argv: list[str]) -> int:
     if argv[:1] == ["serve"]:
-        serve(int(argv[1]), int(argv[2]))
+        serve(int(argv[1]), int(argv[2]), *([tuple(argv[3].split(","))] if len(argv) > 3 else []))
         return 0
     if argv[:1] == ["launch"]:
         return launch(argv[1], json.loads(argv[2]))
-    print("usage: python -m graders.grading.sandbox.zygote (serve LISTEN_FD READY_FD | launch SOCKET REQUEST)",
-          file=sys.stderr)
+    print("usage: python -m graders.grading.sandbox.zygote "
+          "(serve LISTEN_FD READY_FD [WARM_UPS] | launch SOCKET REQUEST)", file=sys.stderr)
     return 2
 
 
