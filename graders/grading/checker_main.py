@@ -19,6 +19,7 @@ ask the student's kernel to serve the channel for it.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import os
 import shutil
@@ -53,8 +54,8 @@ def warm(warm_ups: tuple[str, ...]) -> None:
     from graders.grading.sandbox.zygote import warm_torch
 
     warm_torch()  # torch._dynamo: the first autograd check or optimizer step of every checker would import it
-    if "sklearn" in warm_ups:  # locked cells that load data with it run in every checker
-        import sklearn  # noqa: F401
+    for module in warm_ups:  # locked cells that load data with them run in every checker
+        importlib.import_module(module)
 
     def test_warm() -> None:
         pass

@@ -49,6 +49,6 @@ def serve(path: str, warm_ups: tuple[str, ...]) -> None:
 
 
 if __name__ == "__main__":
-    from .sandbox.zygote import WARM_UPS
+    from .sandbox.zygote import warm_ups_from
 
-    serve(sys.argv[1], tuple(sys.argv[2].split(",")) if len(sys.argv) > 2 else WARM_UPS)
+    serve(sys.argv[1], warm_ups_from(sys.argv[2] if len(sys.argv) > 2 else None))

@@ -21,7 +21,7 @@ from functools import cache
 from typing import Iterable
 
 from .course import Course
-from .sandbox.zygote import WARM_UPS as ALL
+from .sandbox.zygote import WARM_UPS as ALL, warm_ups_from
 
 ENV = "GRADERS_WARM_UPS"
 
@@ -38,10 +38,7 @@ def warm_ups(course: Course, assignments: Iterable[str]) -> tuple[str, ...]:
 def chosen() -> tuple[str, ...]:
     """What this grading process chose (``GRADERS_WARM_UPS``); unset: all of them, as a tool or a
     test that grades without ``prepare_grader`` would want."""
-    value = os.environ.get(ENV)
-    if value is None:
-        return ALL
-    return tuple(w for w in ALL if w in value.split(","))
+    return warm_ups_from(os.environ.get(ENV))
 
 
 def _code_cells(course: Course, assignments: Iterable[str]) -> Iterable[str]:

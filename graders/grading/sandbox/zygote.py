@@ -35,7 +35,7 @@ PRELOAD = ("numpy", "torch", "matplotlib", "matplotlib.pyplot", "matplotlib_inli
            "ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.debugger", "IPython",
            "IPython.core.magics.execution", "IPython.core.magics.pylab", "sqlite3", "PIL.PngImagePlugin",
            "graders.checks", "graders.data", "graders.remote.server")
-#: costly warm-ups, done only when the graded notebooks use them (``graders.grading.warmups``)
+#: costly modules, imported only when the graded notebooks use them (``graders.grading.warmups``)
 WARM_UPS = ("sklearn",)
 #: emptied before each kernel (the sandbox's tmpfs mounts)
 SCRATCH = ("/tmp", "/dev/shm", "/graders-kernel")  # local.WARM_WORKDIR
@@ -72,6 +72,12 @@ def warm_matplotlib() -> None:
         figure.savefig(io.BytesIO(), format="png")
     except Exception:  # noqa: BLE001 - warming is an optimisation, never a requirement
         pass
+
+
+def warm_ups_from(text: str | None) -> tuple[str, ...]:
+    """The warm-ups named in ``text`` (comma-separated: ``GRADERS_WARM_UPS``, the servers'
+    argument); None: all of them."""
+    return WARM_UPS if text is None else tuple(w for w in WARM_UPS if w in text.split(","))
 
 
 def _set_dumpable(flag: bool) -> None:
@@ -229,7 +235,7 @@ def serve(listen_fd: int, ready_fd: int, warm_ups: tuple[str, ...] = WARM_UPS) -
     if refused:
         raise SystemExit(f"graders zygote: refusing to run: {refused}")
 
-    for module in PRELOAD + (("sklearn",) if "sklearn" in warm_ups else ()):
+    for module in PRELOAD + warm_ups:
         try:
             importlib.import_module(module)
         except ImportError:
@@ -352,7 +358,7 @@ def launch(path: str, request: dict) -> int:
 
 def main(argv: list[str]) -> int:
     if argv[:1] == ["serve"]:
-        serve(int(argv[1]), int(argv[2]), *([tuple(argv[3].split(","))] if len(argv) > 3 else []))
+        serve(int(argv[1]), int(argv[2]), warm_ups_from(argv[3] if len(argv) > 3 else None))
         return 0
     if argv[:1] == ["launch"]:
         return launch(argv[1], json.loads(argv[2]))
